@@ -1,0 +1,13 @@
+//! The OCI and Docker image model: pure data, no network.
+//!
+//! Owns: references, [`Digest`] (a compressed blob) and [`DiffId`] (an uncompressed layer),
+//! media types, manifests, indexes, image configs, platform matching, and OCI layout and
+//! `docker save` tarball I/O. Follows the OCI image spec
+//! (<https://github.com/opencontainers/image-spec/blob/main/spec.md>) and Docker's image
+//! manifest v2 schema 2.
+//!
+//! Does not own: fetching or pushing anything (`kiln-registry`).
+
+mod digest;
+
+pub use digest::{DiffId, Digest, DigestError, Sha256};
