@@ -11,3 +11,6 @@
 mod digest;
 
 pub use digest::{DiffId, Digest, DigestError, Sha256};
+mod reference;
+
+pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIAS, Reference, ReferenceError};
