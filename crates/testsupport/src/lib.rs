@@ -1,6 +1,9 @@
-//! Test harness shared by kiln's integration tests.
+//! Test harness shared by kiln's integration tests; never shipped.
 //!
-//! Owns: real registries on loopback (plain, and TLS with htpasswd), base images made from
-//! Debian packages, and the file-by-file and config-by-config image comparison.
+//! Owns: reading the test environment that `scripts/testenv up` starts ([`env()`]), the
+//! bearer-token server behind the token registry ([`token`], run as `kiln-token-server`).
 //!
-//! Does not own: anything shipped in kiln itself.
+//! Does not own: starting the registries or building the base images (`scripts/testenv`), or
+//! anything shipped in kiln itself. See `docs/testing.md`.
+
+pub mod token;
