@@ -9,8 +9,11 @@
 //! Does not own: fetching or pushing anything (`kiln-registry`).
 
 mod digest;
-
-pub use digest::{DiffId, Digest, DigestError, Sha256};
+mod media_type;
+mod platform;
 mod reference;
 
+pub use digest::{DiffId, Digest, DigestError, Sha256};
+pub use media_type::{ACCEPTED_MANIFEST_TYPES, Compression, Family, MediaType};
+pub use platform::{Platform, PlatformError};
 pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIAS, Reference, ReferenceError};
