@@ -6,4 +6,7 @@
 //! Does not own: starting the registries or building the base images (`scripts/testenv`), or
 //! anything shipped in kiln itself. See `docs/testing.md`.
 
+mod env;
 pub mod token;
+
+pub use env::{DEFAULT_TESTENV_DIR, EnvError, TestEnv, env};
