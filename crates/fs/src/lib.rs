@@ -6,3 +6,5 @@
 //! (<https://github.com/opencontainers/image-spec/blob/main/layer.md>).
 //!
 //! Does not own: namespaces, mounts or processes (`kiln-sandbox`), or registries.
+
+pub mod resolve;
