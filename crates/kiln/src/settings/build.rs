@@ -1,0 +1,394 @@
+//! [`BuildSettings`]: what `kiln build` (Kaniko's executor) was asked to do, resolved and
+//! validated.
+//!
+//! Follows Kaniko's `PersistentPreRunE` and `validateFlags` in `cmd/executor/cmd/root.go`:
+//! `KANIKO_NO_PUSH` (which wins over `--no-push`, as in Kaniko), `KANIKO_DIR` (which
+//! `--kaniko-dir` overrides), build args without a value taken from the environment,
+//! `--destination` required unless pushing is off, `--cache` with `--no-push` needing
+//! `--cache-repo`, the image-name files needing a destination, the deprecated camelCase
+//! flags, and relative paths made absolute. kiln adds: `SOURCE_DATE_EPOCH`, `BUILDER_OUTPUT`
+//! (Cloud Build's output directory, which Kaniko writes `images` into), `--tar-path` needing a
+//! destination up front, and range checks Kaniko leaves to later failures.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::context::{
+    ContextFlags, ContextSettings, DockerfileSource, resolve_context, resolve_dockerfile,
+};
+use super::environment::{Environment, parse_env_bool};
+use super::error::SettingsError;
+use super::platform::{Platform, resolve_platform};
+use super::prefer_current;
+use super::registry::{RegistrySettings, resolve_registry};
+use crate::flags::value::BuildArgFlag;
+use crate::flags::{BuildFlags, Compression, Isolation, SnapshotMode};
+
+/// Kaniko's working directory when neither `--kaniko-dir` nor `KANIKO_DIR` says otherwise.
+pub const DEFAULT_KANIKO_DIR: &str = "/kaniko";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSettings {
+    pub context: ContextSettings,
+    pub dockerfile: DockerfileSource,
+    /// `--target`: the stage to build; the last one when unset.
+    pub target: Option<String>,
+    pub build_args: Vec<BuildArg>,
+    /// `--label`, in order.
+    pub labels: Vec<(String, String)>,
+    pub platform: Platform,
+    pub skip_unused_stages: bool,
+    pub push: PushSettings,
+    pub outputs: OutputSettings,
+    pub registry: RegistrySettings,
+    pub cache: CacheSettings,
+    pub snapshot: SnapshotSettings,
+    pub layers: LayerSettings,
+    /// `--image-fs-extract-retry`.
+    pub extract_retry: u32,
+    pub kaniko_dir: PathBuf,
+    pub isolation: Isolation,
+    /// `--force`: build even outside a container.
+    pub force: bool,
+    /// `--cleanup`.
+    pub cleanup: bool,
+}
+
+/// A build argument; one given without a value took it from the environment (empty when the
+/// variable is unset, as in Kaniko).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildArg {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSettings {
+    /// `--destination`, in order; may be non-empty with `enabled` off, to name the image in
+    /// `--tar-path` and the image-name files.
+    pub destinations: Vec<String>,
+    /// Off with `--no-push` or `KANIKO_NO_PUSH`.
+    pub enabled: bool,
+    pub retry: u32,
+    pub ignore_immutable_tag_errors: bool,
+    pub skip_permission_check: bool,
+}
+
+/// Files the build writes besides the pushed image (absolute paths).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutputSettings {
+    pub tar_path: Option<PathBuf>,
+    pub digest_file: Option<PathBuf>,
+    pub image_name_with_digest_file: Option<PathBuf>,
+    pub image_name_tag_with_digest_file: Option<PathBuf>,
+    pub oci_layout_path: Option<PathBuf>,
+    /// `BUILDER_OUTPUT`: a directory that gets an `images` file of `{"name", "digest"}` lines.
+    pub builder_output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// `--cache`.
+    pub enabled: bool,
+    /// `--cache-repo`; inferred from the first destination (`<dest>/cache`) when unset.
+    pub repo: Option<CacheRepo>,
+    /// `--cache-dir`: base images put there by the warmer.
+    pub dir: PathBuf,
+    pub ttl: Duration,
+    pub copy_layers: bool,
+    pub run_layers: bool,
+    pub compressed: bool,
+    /// Off with `--no-push-cache`.
+    pub push: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheRepo {
+    /// A registry repository.
+    Registry(String),
+    /// `oci:PATH`: an OCI image layout on disk.
+    OciLayout(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSettings {
+    pub mode: SnapshotMode,
+    pub single_snapshot: bool,
+    pub use_new_run: bool,
+    /// `--ignore-var-run` (or the deprecated `--whitelist-var-run`), true by default.
+    pub ignore_var_run: bool,
+    /// `--ignore-path`, absolute paths inside the image.
+    pub ignore_paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSettings {
+    pub compression: Compression,
+    /// `--compression-level`; `None` for the algorithm's default.
+    pub compression_level: Option<u32>,
+    pub reproducible: bool,
+    /// `SOURCE_DATE_EPOCH`: the timestamp for history and created fields, in seconds.
+    pub source_date_epoch: Option<u64>,
+    pub force_build_metadata: bool,
+}
+
+impl BuildSettings {
+    /// Resolves `flags` against `env`. Notes that are not errors (deprecated spellings, flags
+    /// without effect in this combination) are pushed to `warnings` for the caller to log.
+    pub fn resolve(
+        flags: &BuildFlags,
+        env: &Environment,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, SettingsError> {
+        let push = resolve_push(flags, env)?;
+        let cache = resolve_cache(flags, &push, env, warnings)?;
+        let outputs = resolve_outputs(flags, &push, env, warnings)?;
+
+        let context = resolve_context(
+            ContextFlags {
+                context: flags.context.as_deref(),
+                bucket: flags.bucket.as_deref(),
+                sub_path: flags.context_sub_path.as_deref(),
+                git: &flags.git,
+            },
+            env,
+            warnings,
+        )?;
+        let dockerfile = resolve_dockerfile(&flags.dockerfile, &context, env)?;
+
+        let kaniko_dir = match (&flags.kaniko_dir, env.non_empty("KANIKO_DIR")) {
+            (Some(dir), _) => env.absolute(dir),
+            (None, Some(dir)) => env.absolute(dir),
+            (None, None) => PathBuf::from(DEFAULT_KANIKO_DIR),
+        };
+        let mut registry = resolve_registry(&flags.registry, &kaniko_dir, env)?;
+        registry.insecure_push = flags.insecure;
+        registry.skip_tls_verify_push = flags.skip_tls_verify;
+        registry.download_retry = flags.image_download_retry;
+
+        let platform = prefer_current(
+            ("--custom-platform", flags.custom_platform.clone()),
+            ("--customPlatform", flags.custom_platform_deprecated.clone()),
+            warnings,
+        )?;
+        let platform = resolve_platform("--custom-platform", platform)?;
+
+        Ok(Self {
+            context,
+            dockerfile,
+            target: flags.target.clone().filter(|t| !t.is_empty()),
+            build_args: resolve_build_args(&flags.build_arg, env),
+            labels: resolve_labels(&flags.label)?,
+            platform,
+            skip_unused_stages: flags.skip_unused_stages,
+            push,
+            outputs,
+            registry,
+            cache,
+            snapshot: resolve_snapshot(flags, warnings)?,
+            layers: resolve_layers(flags, env)?,
+            extract_retry: flags.image_fs_extract_retry,
+            kaniko_dir,
+            isolation: flags.isolation,
+            force: flags.force,
+            cleanup: flags.cleanup,
+        })
+    }
+}
+
+/// Kaniko's `resolveEnvironmentBuildArgs`: a bare `NAME` takes the environment's value, or
+/// the empty string.
+pub(super) fn resolve_build_args(args: &[BuildArgFlag], env: &Environment) -> Vec<BuildArg> {
+    args.iter()
+        .map(|arg| BuildArg {
+            name: arg.name.clone(),
+            value: arg
+                .value
+                .clone()
+                .unwrap_or_else(|| env.var(&arg.name).unwrap_or_default().to_owned()),
+        })
+        .collect()
+}
+
+fn resolve_push(flags: &BuildFlags, env: &Environment) -> Result<PushSettings, SettingsError> {
+    let no_push = match env.var("KANIKO_NO_PUSH") {
+        Some(value) => parse_env_bool("KANIKO_NO_PUSH", value)?,
+        None => flags.no_push,
+    };
+    if !no_push && flags.destination.is_empty() {
+        return Err(SettingsError::MissingDestination);
+    }
+    Ok(PushSettings {
+        destinations: flags.destination.clone(),
+        enabled: !no_push,
+        retry: flags.push_retry,
+        ignore_immutable_tag_errors: flags.push_ignore_immutable_tag_errors,
+        skip_permission_check: flags.skip_push_permission_check,
+    })
+}
+
+fn resolve_cache(
+    flags: &BuildFlags,
+    push: &PushSettings,
+    env: &Environment,
+    warnings: &mut Vec<String>,
+) -> Result<CacheSettings, SettingsError> {
+    let repo = flags
+        .cache_repo
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .map(|repo| match repo.strip_prefix("oci:") {
+            Some(path) => CacheRepo::OciLayout(env.absolute(path)),
+            None => CacheRepo::Registry(repo.to_owned()),
+        });
+    if flags.cache && repo.is_none() && !push.enabled {
+        return Err(SettingsError::CacheRepoRequired);
+    }
+    if !flags.cache && repo.is_some() {
+        warnings.push("--cache-repo has no effect without --cache".to_owned());
+    }
+    Ok(CacheSettings {
+        enabled: flags.cache,
+        repo,
+        dir: env.absolute(&flags.cache_dir),
+        ttl: flags.cache_ttl,
+        copy_layers: flags.cache_copy_layers,
+        run_layers: flags.cache_run_layers,
+        compressed: flags.compressed_caching,
+        push: !flags.no_push_cache,
+    })
+}
+
+fn resolve_outputs(
+    flags: &BuildFlags,
+    push: &PushSettings,
+    env: &Environment,
+    warnings: &mut Vec<String>,
+) -> Result<OutputSettings, SettingsError> {
+    let tar_path = prefer_current(
+        ("--tar-path", flags.tar_path.clone()),
+        ("--tarPath", flags.tar_path_deprecated.clone()),
+        warnings,
+    )?;
+    let needs_destination = [
+        ("--tar-path", tar_path.is_some()),
+        (
+            "--image-name-with-digest-file",
+            flags.image_name_with_digest_file.is_some(),
+        ),
+        (
+            "--image-name-tag-with-digest-file",
+            flags.image_name_tag_with_digest_file.is_some(),
+        ),
+    ];
+    if push.destinations.is_empty() {
+        if let Some((flag, _)) = needs_destination.iter().find(|(_, given)| *given) {
+            return Err(SettingsError::NeedsDestination { flag });
+        }
+    }
+    let absolute = |p: &Option<PathBuf>| p.as_ref().map(|p| env.absolute(p));
+    Ok(OutputSettings {
+        tar_path: absolute(&tar_path),
+        digest_file: absolute(&flags.digest_file),
+        image_name_with_digest_file: absolute(&flags.image_name_with_digest_file),
+        image_name_tag_with_digest_file: absolute(&flags.image_name_tag_with_digest_file),
+        oci_layout_path: absolute(&flags.oci_layout_path),
+        builder_output: env.non_empty("BUILDER_OUTPUT").map(|d| env.absolute(d)),
+    })
+}
+
+fn resolve_labels(labels: &[String]) -> Result<Vec<(String, String)>, SettingsError> {
+    labels
+        .iter()
+        .map(|label| match label.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => Err(SettingsError::InvalidValue {
+                flag: "--label",
+                value: label.clone(),
+                expected: "expected key=value".to_owned(),
+            }),
+        })
+        .collect()
+}
+
+fn resolve_snapshot(
+    flags: &BuildFlags,
+    warnings: &mut Vec<String>,
+) -> Result<SnapshotSettings, SettingsError> {
+    let mode = prefer_current(
+        ("--snapshot-mode", flags.snapshot_mode),
+        ("--snapshotMode", flags.snapshot_mode_deprecated),
+        warnings,
+    )?;
+    let ignore_var_run = prefer_current(
+        ("--ignore-var-run", flags.ignore_var_run),
+        ("--whitelist-var-run", flags.whitelist_var_run),
+        warnings,
+    )?;
+    let ignore_paths = flags
+        .ignore_path
+        .iter()
+        .map(|path| {
+            if path.is_absolute() {
+                Ok(path.clone())
+            } else {
+                Err(SettingsError::InvalidValue {
+                    flag: "--ignore-path",
+                    value: path.display().to_string(),
+                    expected: "expected an absolute path in the image's filesystem".to_owned(),
+                })
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(SnapshotSettings {
+        mode: mode.unwrap_or(SnapshotMode::Full),
+        single_snapshot: flags.single_snapshot,
+        use_new_run: flags.use_new_run,
+        ignore_var_run: ignore_var_run.unwrap_or(true),
+        ignore_paths,
+    })
+}
+
+fn resolve_layers(flags: &BuildFlags, env: &Environment) -> Result<LayerSettings, SettingsError> {
+    let compression = flags.compression.unwrap_or(Compression::Gzip);
+    let (range, name) = match compression {
+        Compression::Gzip => (0..=9, "gzip"),
+        Compression::Zstd => (1..=22, "zstd"),
+    };
+    let compression_level = match flags.compression_level {
+        -1 => None,
+        level => match u32::try_from(level) {
+            Ok(level) if range.contains(&level) => Some(level),
+            _ => {
+                return Err(SettingsError::InvalidValue {
+                    flag: "--compression-level",
+                    value: level.to_string(),
+                    expected: format!(
+                        "expected -1 (the default) or a {name} level from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                });
+            }
+        },
+    };
+    let source_date_epoch = match env.non_empty("SOURCE_DATE_EPOCH") {
+        Some(value) => Some(
+            value
+                .parse::<u64>()
+                .map_err(|_| SettingsError::InvalidEnv {
+                    name: "SOURCE_DATE_EPOCH",
+                    value: value.to_owned(),
+                    expected: "expected seconds since 1970-01-01 as a whole number".to_owned(),
+                })?,
+        ),
+        None => None,
+    };
+    Ok(LayerSettings {
+        compression,
+        compression_level,
+        reproducible: flags.reproducible,
+        source_date_epoch,
+        force_build_metadata: flags.force_build_metadata,
+    })
+}
