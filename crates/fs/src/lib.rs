@@ -8,3 +8,5 @@
 //! Does not own: namespaces, mounts or processes (`kiln-sandbox`), or registries.
 
 pub mod resolve;
+pub mod layer;
+pub mod snapshot;
