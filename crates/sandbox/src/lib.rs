@@ -3,4 +3,44 @@
 //! Owns: namespaces, mounts, chroot, users and groups read from the rootfs' `/etc/passwd` and
 //! `/etc/group`, spawning a RUN process and reaping its process group.
 //!
-//! Does not own: what a RUN step changed in the filesystem (`kiln-fs`).
+//! Does not own: what a RUN step changed in the filesystem (`kiln-fs`), or how a Dockerfile
+//! `RUN` becomes argv and env (`kiln-build`).
+//!
+//! # How a RUN process is started
+//!
+//! Forking from a multi-threaded async runtime is unsound (a child may inherit a lock held by
+//! another thread). So the sandbox never forks from the caller: [`Sandbox::run`] re-executes
+//! the current binary with a hidden first argument ([`init::INIT_ARG`]) through
+//! `std::process::Command`, whose spawn is safe in any process. That fresh, single-threaded
+//! process (the *sandbox init*) reads the prepared plan from stdin, creates the namespaces,
+//! mounts, forks the command, drops to its user and execs it, reaps every child, kills what is
+//! left when the command exits, and reports back on a status pipe. A binary that uses this crate
+//! calls [`init::main_if_requested`] first thing in `main`.
+//!
+//! Spec references: the OCI runtime spec's Linux defaults
+//! (<https://github.com/opencontainers/runtime-spec/blob/main/config-linux.md>) for the mounts
+//! and devices; `user_namespaces(7)` and `newuidmap(1)` for rootless mode; `pivot_root(2)`.
+
+pub mod error;
+pub mod idmap;
+pub mod init;
+pub mod mounts;
+pub mod network;
+mod output;
+mod plan;
+pub mod probe;
+mod process;
+pub mod resolve;
+mod run;
+pub mod spec;
+pub mod stubs;
+pub mod syscall;
+pub mod user;
+mod wire;
+
+pub use error::{Error, Result};
+pub use network::NetworkFiles;
+pub use probe::Probe;
+pub use run::Sandbox;
+pub use spec::{BindMount, ExitStatus, Isolation, RunOutcome, RunSpec, Stream};
+pub use user::ExecUser;

@@ -1,0 +1,224 @@
+//! The filesystem a chroot or rootless RUN sees, as a plan of steps and their application.
+//!
+//! Owns: which mounts a sandbox gets and in what order: the rootfs bound onto itself, a fresh
+//! `/proc`, a tmpfs `/dev` with the standard device nodes bound from the host plus `/dev/pts`
+//! and `/dev/shm`, a read-only `/sys`, the caller's bind mounts, the hostname, and finally
+//! `pivot_root` so nothing of the host's tree stays reachable. The list matches what runc gives
+//! a container by default (OCI runtime spec, "Default Filesystems" and "Default Devices":
+//! <https://github.com/opencontainers/runtime-spec/blob/main/config-linux.md>), without the
+//! cgroup and mqueue mounts a RUN step does not need.
+//!
+//! Does not own: creating mount points in the rootfs (`stubs`, done before the plan runs, so
+//! the plan only holds resolved host paths) or the namespaces themselves (`init`).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::syscall::{MountFlags, Syscall};
+
+/// The device nodes every container gets, bound from the host's `/dev`.
+pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// One step of the plan. Targets are host paths under the rootfs, already resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// Stop mount events from propagating back to the host.
+    MakePrivate,
+    /// Bind the rootfs onto itself so it is a mount point `pivot_root` accepts.
+    BindRoot {
+        rootfs: PathBuf,
+    },
+    Proc {
+        target: PathBuf,
+    },
+    /// tmpfs `/dev`, its device nodes, `pts`, `shm` and the standard symlinks. `pts_gid`
+    /// is the `tty` group for devpts, left out in a user namespace where gid 5 may not exist.
+    Dev {
+        target: PathBuf,
+        pts_gid: Option<u32>,
+    },
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        recursive: bool,
+        read_only: bool,
+    },
+    Hostname {
+        name: String,
+    },
+    PivotRoot {
+        rootfs: PathBuf,
+    },
+}
+
+/// A step that failed, with the call and the path it failed on.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}", path.display())]
+pub struct StepError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+fn at(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StepError {
+    let path = path.to_path_buf();
+    move |source| StepError {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Applies `steps` in order, stopping at the first failure.
+pub fn apply(sys: &dyn Syscall, steps: &[Step]) -> Result<(), StepError> {
+    for step in steps {
+        apply_step(sys, step)?;
+    }
+    Ok(())
+}
+
+const NOSUID_NODEV_NOEXEC: MountFlags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+fn apply_step(sys: &dyn Syscall, step: &Step) -> Result<(), StepError> {
+    let root = Path::new("/");
+    match step {
+        Step::MakePrivate => sys
+            .mount(None, root, None, libc::MS_REC | libc::MS_PRIVATE, None)
+            .map_err(at("make private", root)),
+        Step::BindRoot { rootfs } => sys
+            .mount(
+                Some(rootfs),
+                rootfs,
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .map_err(at("bind the rootfs onto", rootfs)),
+        Step::Proc { target } => sys
+            .mount(
+                Some(Path::new("proc")),
+                target,
+                Some("proc"),
+                NOSUID_NODEV_NOEXEC,
+                None,
+            )
+            .map_err(at("mount proc on", target)),
+        Step::Dev { target, pts_gid } => apply_dev(sys, target, *pts_gid),
+        Step::Bind {
+            source,
+            target,
+            recursive,
+            read_only,
+        } => {
+            let rec = if *recursive { libc::MS_REC } else { 0 };
+            sys.mount(Some(source), target, None, libc::MS_BIND | rec, None)
+                .map_err(at("bind mount onto", target))?;
+            if *read_only {
+                remount_read_only(sys, target)?;
+            }
+            Ok(())
+        }
+        Step::Hostname { name } => sys
+            .sethostname(name)
+            .map_err(at("set hostname", Path::new(name))),
+        Step::PivotRoot { rootfs } => pivot(sys, rootfs),
+    }
+}
+
+/// A bind mount takes the source mount's flags; making it read-only is a second, remount call
+/// that must repeat the flags the kernel locks in a user namespace.
+fn remount_read_only(sys: &dyn Syscall, target: &Path) -> Result<(), StepError> {
+    let locked = sys
+        .locked_flags(target)
+        .map_err(at("inspect mount", target))?;
+    let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked;
+    sys.mount(None, target, None, flags, None)
+        .map_err(at("remount read-only", target))
+}
+
+fn apply_dev(sys: &dyn Syscall, dev: &Path, pts_gid: Option<u32>) -> Result<(), StepError> {
+    sys.mount(
+        Some(Path::new("tmpfs")),
+        dev,
+        Some("tmpfs"),
+        libc::MS_NOSUID,
+        Some("mode=755,size=65536k"),
+    )
+    .map_err(at("mount tmpfs on", dev))?;
+    for name in DEVICES {
+        let node = dev.join(name);
+        sys.create_file(&node, 0o666).map_err(at("create", &node))?;
+        let host = Path::new("/dev").join(name);
+        sys.mount(Some(&host), &node, None, libc::MS_BIND, None)
+            .map_err(at("bind mount onto", &node))?;
+    }
+    let pts = dev.join("pts");
+    sys.mkdir(&pts, 0o755).map_err(at("create", &pts))?;
+    let gid = pts_gid.map(|g| format!(",gid={g}")).unwrap_or_default();
+    let data = format!("newinstance,ptmxmode=0666,mode=0620{gid}");
+    sys.mount(
+        Some(Path::new("devpts")),
+        &pts,
+        Some("devpts"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some(&data),
+    )
+    .map_err(at("mount devpts on", &pts))?;
+    let shm = dev.join("shm");
+    sys.mkdir(&shm, 0o1777).map_err(at("create", &shm))?;
+    sys.mount(
+        Some(Path::new("shm")),
+        &shm,
+        Some("tmpfs"),
+        NOSUID_NODEV_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(at("mount tmpfs on", &shm))?;
+    let links = [
+        ("pts/ptmx", "ptmx"),
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    for (target, name) in links {
+        let link = dev.join(name);
+        sys.symlink(Path::new(target), &link)
+            .map_err(at("create symlink", &link))?;
+    }
+    Ok(())
+}
+
+/// `pivot_root(".", ".")` then detaching the old root leaves only the rootfs, without needing a
+/// directory for the old root. Where the current root cannot be pivoted (an initramfs), the
+/// rootfs is moved over `/` and chrooted into instead, as runc's `no_pivot` does.
+fn pivot(sys: &dyn Syscall, rootfs: &Path) -> Result<(), StepError> {
+    let dot = Path::new(".");
+    let slash = Path::new("/");
+    sys.chdir(rootfs)
+        .map_err(at("change directory to", rootfs))?;
+    match sys.pivot_root(dot, dot) {
+        Ok(()) => {
+            // The old root is now stacked on `/`; make it private so the detach cannot
+            // propagate anywhere, then drop it.
+            sys.mount(None, dot, None, libc::MS_REC | libc::MS_SLAVE, None)
+                .map_err(at("make the old root private", rootfs))?;
+            sys.detach(dot)
+                .map_err(at("detach the old root from", rootfs))?;
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            sys.mount(Some(rootfs), slash, None, libc::MS_MOVE, None)
+                .map_err(at("move the rootfs onto /", rootfs))?;
+            sys.chroot(dot).map_err(at("chroot into", rootfs))?;
+        }
+        Err(e) => return Err(at("pivot_root into", rootfs)(e)),
+    }
+    sys.chdir(slash).map_err(at("change directory to", slash))
+}
+
+#[cfg(test)]
+#[path = "mounts_tests.rs"]
+mod tests;

@@ -1,0 +1,207 @@
+use super::*;
+use crate::syscall::{Call, RecordingSyscall};
+
+fn mount(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MountFlags,
+    data: Option<&str>,
+) -> Call {
+    Call::Mount {
+        source: source.map(PathBuf::from),
+        target: PathBuf::from(target),
+        fstype: fstype.map(str::to_owned),
+        flags,
+        data: data.map(str::to_owned),
+    }
+}
+
+#[test]
+fn read_only_bind_is_remounted_keeping_locked_flags() {
+    let sys = RecordingSyscall::new().with_locked_flags(libc::MS_NOSUID | libc::MS_NODEV);
+    let steps = [Step::Bind {
+        source: "/tmp/hosts".into(),
+        target: "/r/etc/hosts".into(),
+        recursive: false,
+        read_only: true,
+    }];
+    apply(&sys, &steps).expect("apply");
+    assert_eq!(
+        sys.calls(),
+        vec![
+            mount(
+                Some("/tmp/hosts"),
+                "/r/etc/hosts",
+                None,
+                libc::MS_BIND,
+                None
+            ),
+            mount(
+                None,
+                "/r/etc/hosts",
+                None,
+                libc::MS_BIND
+                    | libc::MS_REMOUNT
+                    | libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV,
+                None
+            ),
+        ]
+    );
+}
+
+#[test]
+fn writable_recursive_bind_is_one_call() {
+    let sys = RecordingSyscall::new();
+    let steps = [Step::Bind {
+        source: "/sys".into(),
+        target: "/r/sys".into(),
+        recursive: true,
+        read_only: false,
+    }];
+    apply(&sys, &steps).expect("apply");
+    assert_eq!(
+        sys.calls(),
+        vec![mount(
+            Some("/sys"),
+            "/r/sys",
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None
+        )]
+    );
+}
+
+#[test]
+fn dev_gets_devices_pts_shm_and_links() {
+    let sys = RecordingSyscall::new();
+    apply(
+        &sys,
+        &[Step::Dev {
+            target: "/r/dev".into(),
+            pts_gid: Some(5),
+        }],
+    )
+    .expect("apply");
+    let calls = sys.calls();
+    assert_eq!(
+        calls[0],
+        mount(
+            Some("tmpfs"),
+            "/r/dev",
+            Some("tmpfs"),
+            libc::MS_NOSUID,
+            Some("mode=755,size=65536k")
+        )
+    );
+    for name in DEVICES {
+        let node = format!("/r/dev/{name}");
+        assert!(
+            calls.contains(&Call::CreateFile(PathBuf::from(&node), 0o666)),
+            "{name} stub"
+        );
+        let host = format!("/dev/{name}");
+        assert!(
+            calls.contains(&mount(Some(&host), &node, None, libc::MS_BIND, None)),
+            "{name} bind"
+        );
+    }
+    assert!(calls.contains(&mount(
+        Some("devpts"),
+        "/r/dev/pts",
+        Some("devpts"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5")
+    )));
+    assert!(calls.contains(&Call::Symlink("pts/ptmx".into(), "/r/dev/ptmx".into())));
+    assert!(calls.contains(&Call::Symlink("/proc/self/fd".into(), "/r/dev/fd".into())));
+    assert!(
+        calls
+            .iter()
+            .any(|c| matches!(c, Call::Mount { target, .. } if target == Path::new("/r/dev/shm")))
+    );
+}
+
+#[test]
+fn devpts_in_a_user_namespace_has_no_gid_option() {
+    let sys = RecordingSyscall::new();
+    apply(
+        &sys,
+        &[Step::Dev {
+            target: "/r/dev".into(),
+            pts_gid: None,
+        }],
+    )
+    .expect("apply");
+    assert!(sys.calls().iter().any(|c| matches!(
+        c,
+        Call::Mount { fstype: Some(t), data: Some(d), .. } if t == "devpts" && !d.contains("gid=")
+    )));
+}
+
+#[test]
+fn pivot_root_detaches_the_old_root() {
+    let sys = RecordingSyscall::new();
+    apply(
+        &sys,
+        &[Step::PivotRoot {
+            rootfs: "/r".into(),
+        }],
+    )
+    .expect("apply");
+    assert_eq!(
+        sys.calls(),
+        vec![
+            Call::Chdir("/r".into()),
+            Call::PivotRoot(".".into(), ".".into()),
+            mount(None, ".", None, libc::MS_REC | libc::MS_SLAVE, None),
+            Call::Detach(".".into()),
+            Call::Chdir("/".into()),
+        ]
+    );
+}
+
+#[test]
+fn pivot_root_falls_back_to_move_and_chroot_on_einval() {
+    let sys = RecordingSyscall::new().fail_when(|c| matches!(c, Call::PivotRoot(..)), libc::EINVAL);
+    apply(
+        &sys,
+        &[Step::PivotRoot {
+            rootfs: "/r".into(),
+        }],
+    )
+    .expect("apply");
+    assert_eq!(
+        sys.calls(),
+        vec![
+            Call::Chdir("/r".into()),
+            Call::PivotRoot(".".into(), ".".into()),
+            mount(Some("/r"), "/", None, libc::MS_MOVE, None),
+            Call::Chroot(".".into()),
+            Call::Chdir("/".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_failed_step_stops_the_plan_and_names_the_path() {
+    let sys = RecordingSyscall::new().fail_when(
+        |c| matches!(c, Call::Mount { fstype: Some(t), .. } if t == "proc"),
+        libc::EPERM,
+    );
+    let steps = [
+        Step::MakePrivate,
+        Step::Proc {
+            target: "/r/proc".into(),
+        },
+        Step::Hostname {
+            name: "never".into(),
+        },
+    ];
+    let err = apply(&sys, &steps).expect_err("proc mount fails");
+    assert_eq!(err.to_string(), "mount proc on /r/proc");
+    assert_eq!(err.source.raw_os_error(), Some(libc::EPERM));
+    assert!(!sys.calls().contains(&Call::Sethostname("never".into())));
+}

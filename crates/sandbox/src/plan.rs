@@ -1,0 +1,160 @@
+//! Preparing a run in the caller: from a [`RunSpec`] to the plan the sandbox init executes.
+//!
+//! Owns: resolving the user in the rootfs, completing the environment (`HOME`), checking that
+//! the spec fits the mode, creating the mount points the rootfs lacks (recorded in
+//! [`MountStubs`] so they can be removed afterwards), and the list of mount steps with every
+//! target resolved inside the rootfs.
+//!
+//! Does not own: executing the plan (`init`) or spawning the init (`run`).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::idmap::IdMapping;
+use crate::mounts::Step;
+use crate::spec::{Isolation, RunSpec};
+use crate::stubs::{Kind, MountStubs};
+use crate::user;
+use crate::wire::{Command, Plan};
+
+/// A prepared run: the plan, and the stubs to remove when it is over.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub plan: Plan,
+    pub stubs: Option<MountStubs>,
+}
+
+/// Prepares `spec` for `isolation` (never `Auto`). `idmap` is the rootless user namespace's.
+pub(crate) fn prepare(
+    spec: &RunSpec,
+    isolation: Isolation,
+    idmap: Option<IdMapping>,
+) -> Result<Prepared> {
+    if spec.argv.is_empty() {
+        return Err(Error::EmptyCommand);
+    }
+    let unsupported = |reason: String| Error::Unsupported { isolation, reason };
+    let rootfs = std::fs::canonicalize(&spec.rootfs).map_err(|source| Error::Io {
+        action: "open the rootfs",
+        path: spec.rootfs.clone(),
+        source,
+    })?;
+    let user = user::resolve_in_rootfs(&rootfs, &spec.user)?;
+    let mut env = spec.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    if let Some(idmap) = &idmap {
+        if !idmap.maps_uid(user.uid) || !idmap.maps_gid(user.gid) {
+            return Err(unsupported(format!(
+                "user {}:{} is not mapped in the user namespace (the invoking user has no \
+                 subordinate ids in /etc/subuid and /etc/subgid, or newuidmap is missing)",
+                user.uid, user.gid
+            )));
+        }
+    }
+    let set_groups = idmap.as_ref().is_none_or(IdMapping::allows_setgroups);
+    let command = Command {
+        argv: spec.argv.clone(),
+        env,
+        cwd: spec.cwd.clone(),
+        user,
+        set_groups,
+    };
+
+    let (steps, stubs) = match isolation {
+        Isolation::None => {
+            if rootfs != Path::new("/") {
+                return Err(unsupported(format!(
+                    "it runs in place and needs the rootfs to be /, not {}",
+                    spec.rootfs.display()
+                )));
+            }
+            if !spec.binds.is_empty() || spec.hostname.is_some() {
+                return Err(unsupported(
+                    "bind mounts and a hostname need namespaces it does not create".into(),
+                ));
+            }
+            (Vec::new(), None)
+        }
+        Isolation::Chroot | Isolation::Rootless => {
+            let mut stubs = MountStubs::new(&rootfs);
+            match steps(spec, &rootfs, isolation, idmap.as_ref(), &mut stubs) {
+                Ok(steps) => (steps, Some(stubs)),
+                Err(e) => {
+                    // Whatever was created before the failure goes again.
+                    let _ = stubs.remove();
+                    return Err(e);
+                }
+            }
+        }
+        Isolation::Auto => return Err(unsupported("the caller must resolve it first".into())),
+    };
+    Ok(Prepared {
+        plan: Plan {
+            isolation,
+            steps,
+            idmap,
+            command,
+        },
+        stubs,
+    })
+}
+
+fn steps(
+    spec: &RunSpec,
+    rootfs: &Path,
+    isolation: Isolation,
+    idmap: Option<&IdMapping>,
+    stubs: &mut MountStubs,
+) -> Result<Vec<Step>> {
+    let mut steps = vec![
+        Step::MakePrivate,
+        Step::BindRoot {
+            rootfs: rootfs.to_path_buf(),
+        },
+    ];
+    steps.push(Step::Proc {
+        target: stubs.ensure(Path::new("/proc"), Kind::Dir)?,
+    });
+    // devpts takes the tty group only where gid 5 exists.
+    let pts_gid = idmap.is_none_or(|m| m.maps_gid(5)).then_some(5);
+    steps.push(Step::Dev {
+        target: stubs.ensure(Path::new("/dev"), Kind::Dir)?,
+        pts_gid,
+    });
+    // In a user namespace the host's sub-mounts of /sys are locked to it: only a recursive
+    // bind is allowed there.
+    steps.push(Step::Bind {
+        source: PathBuf::from("/sys"),
+        target: stubs.ensure(Path::new("/sys"), Kind::Dir)?,
+        recursive: isolation == Isolation::Rootless,
+        read_only: true,
+    });
+    for bind in &spec.binds {
+        let meta = std::fs::metadata(&bind.source).map_err(|source| Error::Io {
+            action: "inspect bind source",
+            path: bind.source.clone(),
+            source,
+        })?;
+        let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+        let target = stubs.ensure(&bind.target, kind)?;
+        steps.push(Step::Bind {
+            source: bind.source.clone(),
+            target,
+            recursive: kind == Kind::Dir,
+            read_only: bind.read_only,
+        });
+    }
+    if let Some(name) = &spec.hostname {
+        steps.push(Step::Hostname { name: name.clone() });
+    }
+    steps.push(Step::PivotRoot {
+        rootfs: rootfs.to_path_buf(),
+    });
+    Ok(steps)
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

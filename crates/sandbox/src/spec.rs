@@ -1,0 +1,170 @@
+//! What a caller asks the sandbox to run: [`RunSpec`], the [`Isolation`] mode, bind mounts, and
+//! what comes back ([`RunOutcome`], [`ExitStatus`]).
+//!
+//! Owns: the vocabulary between the executor and the sandbox. Does not own: turning a
+//! Dockerfile `RUN` into argv and env (`kiln-build`).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// How a RUN process is isolated from the host (DESIGN.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Isolation {
+    /// Probe what this process may do and pick the safest mode allowed.
+    Auto,
+    /// Fresh mount, PID, UTS and IPC namespaces, then pivot into the rootfs. Needs root.
+    Chroot,
+    /// As `Chroot`, inside a user namespace that maps the invoking user to root.
+    Rootless,
+    /// Kaniko's in-place mode: the rootfs is `/`, no namespaces. Only for a dedicated container.
+    None,
+}
+
+impl Isolation {
+    pub const NAMES: [&'static str; 4] = ["auto", "chroot", "rootless", "none"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Auto => "auto",
+            Isolation::Chroot => "chroot",
+            Isolation::Rootless => "rootless",
+            Isolation::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for Isolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An isolation name that is not one of [`Isolation::NAMES`].
+#[derive(Debug, thiserror::Error)]
+#[error("unknown isolation {given:?}, expected one of auto, chroot, rootless, none")]
+pub struct UnknownIsolation {
+    pub given: String,
+}
+
+impl FromStr for Isolation {
+    type Err = UnknownIsolation;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Isolation::Auto),
+            "chroot" => Ok(Isolation::Chroot),
+            "rootless" => Ok(Isolation::Rootless),
+            "none" => Ok(Isolation::None),
+            other => Err(UnknownIsolation {
+                given: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// A host file or directory made visible at `target` (a path inside the rootfs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindMount {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    pub read_only: bool,
+}
+
+/// One RUN process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSpec {
+    /// The program and its arguments; `argv[0]` without a `/` is looked up in the `PATH` of
+    /// `env` (or Docker's default `PATH`) inside the rootfs.
+    pub argv: Vec<String>,
+    /// The complete environment, `KEY=value`. `HOME` is added from the user when missing.
+    pub env: Vec<String>,
+    /// The working directory inside the rootfs; it must exist.
+    pub cwd: PathBuf,
+    /// The Dockerfile `USER` value (`""` is root), resolved in the rootfs' own databases.
+    pub user: String,
+    /// The stage's filesystem. `/` for [`Isolation::None`].
+    pub rootfs: PathBuf,
+    pub isolation: Isolation,
+    /// The UTS hostname; needs a UTS namespace, so not with [`Isolation::None`].
+    pub hostname: Option<String>,
+    /// Extra bind mounts, typically `/etc/hosts`, `/etc/resolv.conf`, `/etc/hostname`
+    /// (see [`crate::network::NetworkFiles`]). Mount points the rootfs lacks are created for the
+    /// run and removed after it.
+    pub binds: Vec<BindMount>,
+    /// What the process reads on stdin (a heredoc body); without it stdin is empty.
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl RunSpec {
+    /// A spec running `argv` as root in `/` of `rootfs`, chroot-isolated, with an empty
+    /// environment and no extra mounts.
+    pub fn new(rootfs: impl Into<PathBuf>, argv: Vec<String>) -> Self {
+        RunSpec {
+            argv,
+            env: Vec::new(),
+            cwd: PathBuf::from("/"),
+            user: String::new(),
+            rootfs: rootfs.into(),
+            isolation: Isolation::Chroot,
+            hostname: None,
+            binds: Vec::new(),
+            stdin: None,
+        }
+    }
+}
+
+/// How the RUN process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// The shell's convention: the exit code, or 128 + the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => code,
+            ExitStatus::Signaled(signal) => 128 + signal,
+        }
+    }
+
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Exited(code) => write!(f, "exit code {code}"),
+            ExitStatus::Signaled(signal) => {
+                write!(f, "signal {signal} (exit code {})", 128 + signal)
+            }
+        }
+    }
+}
+
+/// Which stream a line of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    pub status: ExitStatus,
+    /// The mode actually used (never `Auto`).
+    pub isolation: Isolation,
+    /// Mount points (rootfs paths, e.g. `/etc/hosts`) that were created for the run and removed
+    /// after it; the parents' times were restored where the run did not touch them. A snapshot
+    /// may still see their parents' ctime change and should not report these paths.
+    pub removed_mount_points: Vec<PathBuf>,
+    /// Directories created as mount-point parents that the run filled, so they stay.
+    pub kept_mount_points: Vec<PathBuf>,
+}

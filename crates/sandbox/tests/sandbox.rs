@@ -1,0 +1,390 @@
+//! RUN processes in a real sandbox: a throwaway busybox rootfs in a temp dir, run through the
+//! crate's `kiln-sandbox-test` binary as the sandbox init. These tests need root (namespaces,
+//! mounts), so they are ignored by default and run by `scripts/check`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kiln_sandbox::{
+    Error, ExitStatus, Isolation, NetworkFiles, RunOutcome, RunSpec, Sandbox, Stream,
+};
+
+const BUSYBOX: &str = "/bin/busybox";
+
+fn require_root() {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test needs root for namespaces and mounts; run it as root (scripts/check does)"
+    );
+    assert!(
+        Path::new(BUSYBOX).is_file(),
+        "this test needs busybox-static at {BUSYBOX}"
+    );
+}
+
+fn sandbox() -> Sandbox {
+    Sandbox::with_program(env!("CARGO_BIN_EXE_kiln-sandbox-test"))
+}
+
+/// A rootfs with busybox and its applets in /bin, a passwd with `app` (1000) in `wheel` and
+/// `staff`, and an empty /tmp. No /dev, /proc, /sys or /etc/hosts: the sandbox provides them.
+fn busybox_rootfs() -> tempfile::TempDir {
+    require_root();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    for d in ["bin", "etc", "tmp", "home/app"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
+    let list = std::process::Command::new(BUSYBOX)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|a| *a != "busybox")
+    {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
+            .expect("applet symlink");
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n",
+    )
+    .expect("passwd");
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nwheel:x:10:app\nstaff:x:50:app\napp:x:1000:\n",
+    )
+    .expect("group");
+    dir
+}
+
+fn sh(root: &Path, script: &str) -> RunSpec {
+    let mut spec = RunSpec::new(root, vec!["/bin/sh".into(), "-c".into(), script.into()]);
+    spec.env = vec!["PATH=/bin".into()];
+    spec
+}
+
+/// Runs `spec`, collecting output lines per stream.
+fn run(spec: &RunSpec) -> (RunOutcome, Vec<String>, Vec<String>) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let outcome = sandbox()
+        .run(spec, &mut |stream, line| {
+            let line = String::from_utf8_lossy(line).into_owned();
+            match stream {
+                Stream::Stdout => out.push(line),
+                Stream::Stderr => err.push(line),
+            }
+        })
+        .unwrap_or_else(|e| panic!("run {:?}: {}", spec.argv, chain(&e)));
+    (outcome, out, err)
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn output_is_streamed_line_by_line_per_stream() {
+    let rootfs = busybox_rootfs();
+    let (outcome, out, err) = run(&sh(
+        rootfs.path(),
+        "echo one; echo two >&2; printf 'three\\nfour'",
+    ));
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert_eq!(outcome.isolation, Isolation::Chroot);
+    assert_eq!(out, ["one", "three", "four"]);
+    assert_eq!(err, ["two"]);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn exit_codes_and_signals_propagate() {
+    let rootfs = busybox_rootfs();
+    let (outcome, _, _) = run(&sh(rootfs.path(), "exit 3"));
+    assert_eq!(outcome.status, ExitStatus::Exited(3));
+    let (outcome, _, _) = run(&sh(rootfs.path(), "kill -9 $$"));
+    assert_eq!(outcome.status, ExitStatus::Signaled(9));
+    assert_eq!(outcome.status.code(), 137);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn background_processes_are_killed_when_the_command_exits() {
+    let rootfs = busybox_rootfs();
+    // One child in the command's group, one that left it with setsid; both keep stdout open.
+    let script = "(sleep 3; touch /tmp/survived) & setsid sh -c 'sleep 3; touch /tmp/survived2' & echo started";
+    let started = Instant::now();
+    let (outcome, out, _) = run(&sh(rootfs.path(), script));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "run waited for the background processes"
+    );
+    assert_eq!(
+        (outcome.status, out),
+        (ExitStatus::Exited(0), vec!["started".to_owned()])
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !rootfs.path().join("tmp/survived").exists(),
+        "a background process survived"
+    );
+    assert!(
+        !rootfs.path().join("tmp/survived2").exists(),
+        "a setsid daemon survived"
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn user_switching_gives_ids_groups_and_home() {
+    let rootfs = busybox_rootfs();
+    let cases = [
+        // busybox `id` lists getgroups(2) only: no supplementary groups, no `groups=`.
+        ("", "uid=0(root) gid=0(root)", "/root"),
+        (
+            "app",
+            "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff)",
+            "/home/app",
+        ),
+        (
+            "1000",
+            "uid=1000(app) gid=1000(app) groups=10(wheel),50(staff)",
+            "/home/app",
+        ),
+        ("app:staff", "uid=1000(app) gid=50(staff)", "/home/app"),
+        ("4242", "uid=4242 gid=0(root)", "/"),
+        ("4242:4343", "uid=4242 gid=4343", "/"),
+    ];
+    for (user, id, home) in cases {
+        let mut spec = sh(rootfs.path(), "id; echo $HOME");
+        spec.user = user.into();
+        let (outcome, out, err) = run(&spec);
+        assert_eq!(
+            outcome.status,
+            ExitStatus::Exited(0),
+            "USER {user}: {err:?}"
+        );
+        assert_eq!(out, [id, home], "USER {user}");
+    }
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn an_unknown_user_is_an_error_like_dockers() {
+    let rootfs = busybox_rootfs();
+    let mut spec = sh(rootfs.path(), "true");
+    spec.user = "nobody".into();
+    let err = sandbox()
+        .run(&spec, &mut |_, _| {})
+        .expect_err("unknown user");
+    assert_eq!(
+        err.to_string(),
+        "unable to find user nobody: no matching entries in passwd file"
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn proc_shows_the_pid_namespace() {
+    let rootfs = busybox_rootfs();
+    let (outcome, out, _) = run(&sh(
+        rootfs.path(),
+        "echo $$; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /proc | grep -c '^[0-9]'",
+    ));
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert_eq!(out[0], "2", "the command is PID 2 under the reaper");
+    assert!(
+        out[1].contains("kiln-sandbox-test"),
+        "PID 1 is the reaper: {}",
+        out[1]
+    );
+    // The reaper, the shell and at most its pipeline: no host processes.
+    let count: u32 = out[2].parse().expect("count");
+    assert!(count <= 4, "{count} processes visible");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn network_files_are_mounted_read_only_and_not_kept_in_the_rootfs() {
+    let rootfs = busybox_rootfs();
+    let files_dir = tempfile::tempdir().expect("tempdir");
+    let files = NetworkFiles::write(files_dir.path(), "builder", Path::new("/etc/resolv.conf"))
+        .expect("files");
+    let mut spec = sh(
+        rootfs.path(),
+        "cat /etc/hosts /etc/hostname; hostname; echo x >> /etc/hosts || echo read-only",
+    );
+    spec.binds = files.binds();
+    spec.hostname = Some("builder".into());
+    let (outcome, out, _) = run(&spec);
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert_eq!(
+        out,
+        [
+            "127.0.0.1\tlocalhost builder",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "builder",
+            "builder",
+            "read-only"
+        ]
+    );
+    for stub in [
+        "etc/hosts",
+        "etc/resolv.conf",
+        "etc/hostname",
+        "dev",
+        "proc",
+        "sys",
+    ] {
+        assert!(
+            !rootfs.path().join(stub).exists(),
+            "{stub} was left in the rootfs"
+        );
+    }
+    let removed: Vec<PathBuf> = [
+        "/proc",
+        "/dev",
+        "/sys",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/etc/hostname",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    let mut got = outcome.removed_mount_points.clone();
+    got.sort();
+    let mut want = removed;
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(
+        std::fs::read_to_string(&files.hosts)
+            .expect("hosts")
+            .lines()
+            .count(),
+        2
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn the_host_root_is_not_visible() {
+    let rootfs = busybox_rootfs();
+    let host_dir = rootfs.path().display().to_string();
+    let script = format!(
+        "ls /; test -e '{host_dir}' && echo host-visible; test -e /proc/1/root/etc/os-release && echo host-os; true"
+    );
+    let (outcome, out, _) = run(&sh(rootfs.path(), &script));
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert!(
+        !out.iter().any(|l| l == "host-visible" || l == "host-os"),
+        "{out:?}"
+    );
+    let mut entries: Vec<&str> = out.iter().map(String::as_str).collect();
+    entries.sort();
+    assert_eq!(entries, ["bin", "dev", "etc", "home", "proc", "sys", "tmp"]);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn devices_and_tmpfs_work_inside() {
+    let rootfs = busybox_rootfs();
+    let script = "echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | wc -c && \
+                  echo s > /dev/shm/f && cat /dev/shm/f && test -d /dev/pts && echo pts";
+    let (outcome, out, err) = run(&sh(rootfs.path(), script));
+    assert_eq!(outcome.status, ExitStatus::Exited(0), "{err:?}");
+    assert_eq!(out, ["4", "4", "s", "pts"]);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn stdin_and_working_directory_reach_the_command() {
+    let rootfs = busybox_rootfs();
+    let mut spec = RunSpec::new(rootfs.path(), vec!["sh".into()]);
+    spec.env = vec!["PATH=/bin".into()];
+    spec.cwd = "/tmp".into();
+    spec.stdin = Some(b"pwd\necho from-heredoc\n".to_vec());
+    let (outcome, out, _) = run(&spec);
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert_eq!(out, ["/tmp", "from-heredoc"]);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_missing_program_is_reported_as_not_found() {
+    let rootfs = busybox_rootfs();
+    let mut spec = RunSpec::new(rootfs.path(), vec!["no-such-tool".into()]);
+    spec.env = vec!["PATH=/bin".into()];
+    let err = sandbox().run(&spec, &mut |_, _| {}).expect_err("not found");
+    assert!(
+        matches!(
+            err,
+            Error::Exec {
+                not_found: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "exec: \"no-such-tool\": executable file not found in $PATH"
+    );
+    // A missing working directory is a setup error naming it.
+    let mut spec = sh(rootfs.path(), "true");
+    spec.cwd = "/nowhere".into();
+    let err = sandbox().run(&spec, &mut |_, _| {}).expect_err("no cwd");
+    assert_eq!(
+        err.to_string(),
+        "sandbox setup failed: change to the working directory /nowhere"
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn rootless_runs_in_a_user_namespace() {
+    let rootfs = busybox_rootfs();
+    let mut spec = sh(rootfs.path(), "id -u; cat /proc/self/uid_map; echo $$");
+    spec.isolation = Isolation::Rootless;
+    let (outcome, out, err) = run(&spec);
+    assert_eq!(outcome.status, ExitStatus::Exited(0), "{err:?}");
+    assert_eq!(outcome.isolation, Isolation::Rootless);
+    assert_eq!(out[0], "0");
+    // Run as root, ids 0-65535 map to themselves.
+    assert_eq!(
+        out[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "65536"]
+    );
+    assert_eq!(out[2], "2");
+    let mut spec = sh(rootfs.path(), "id");
+    spec.isolation = Isolation::Rootless;
+    spec.user = "app".into();
+    let (_, out, _) = run(&spec);
+    assert_eq!(
+        out,
+        ["uid=1000(app) gid=1000(app) groups=10(wheel),50(staff)"]
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn auto_picks_chroot_for_root_and_says_why() {
+    require_root();
+    let probe = sandbox().probe().expect("probe");
+    assert_eq!(probe.isolation, Isolation::Chroot, "{}", probe.reason);
+    assert!(probe.reason.contains("fresh /proc"), "{}", probe.reason);
+    let rootfs = busybox_rootfs();
+    let mut spec = sh(rootfs.path(), "true");
+    spec.isolation = Isolation::Auto;
+    let (outcome, _, _) = run(&spec);
+    assert_eq!(outcome.isolation, Isolation::Chroot);
+}
