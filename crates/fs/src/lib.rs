@@ -7,6 +7,6 @@
 //!
 //! Does not own: namespaces, mounts or processes (`kiln-sandbox`), or registries.
 
-pub mod resolve;
 pub mod layer;
+pub mod resolve;
 pub mod snapshot;
