@@ -8,12 +8,18 @@
 //!
 //! Does not own: fetching or pushing anything (`kiln-registry`).
 
+mod descriptor;
 mod digest;
+mod json;
+mod manifest;
 mod media_type;
 mod platform;
 mod reference;
 
+pub use descriptor::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor};
 pub use digest::{DiffId, Digest, DigestError, Sha256};
+pub use json::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, ReadError, read_bounded, to_canonical_json};
+pub use manifest::{Index, Manifest, ManifestError, ManifestOrIndex};
 pub use media_type::{ACCEPTED_MANIFEST_TYPES, Compression, Family, MediaType};
 pub use platform::{Platform, PlatformError};
 pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIAS, Reference, ReferenceError};
