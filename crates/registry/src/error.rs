@@ -134,7 +134,7 @@ pub enum Error {
         source: reqwest::Error,
     },
 
-    #[error("registry {registry} did not answer on https or http")]
+    #[error("cannot connect to registry {registry}")]
     Unreachable {
         registry: String,
         #[source]

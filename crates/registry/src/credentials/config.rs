@@ -116,14 +116,19 @@ impl ConfigFile {
     /// The `auths` entry for `key`: an exact match first, then any key whose hostname
     /// (scheme and path dropped) is `key`, as Docker does.
     pub fn auth_for(&self, key: &str) -> Option<&AuthEntry> {
-        if let Some(e) = self.auths.get(key) {
-            return Some(e);
+        self.auth_entry(key).map(|(_, e)| e)
+    }
+
+    /// Like [`ConfigFile::auth_for`], with the key as written in the file.
+    pub fn auth_entry(&self, key: &str) -> Option<(&str, &AuthEntry)> {
+        if let Some((k, e)) = self.auths.get_key_value(key) {
+            return Some((k.as_str(), e));
         }
         let wanted = normalise_key(key);
         self.auths
             .iter()
             .find(|(k, _)| normalise_key(k) == wanted)
-            .map(|(_, e)| e)
+            .map(|(k, e)| (k.as_str(), e))
     }
 
     /// The credential helper named for `key` in `credHelpers`, else `credsStore`.

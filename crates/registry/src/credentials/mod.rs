@@ -154,11 +154,11 @@ impl Keychain {
                     });
                 }
             }
-            if let Some(entry) = cfg.auth_for(key) {
-                if let Some(c) = entry.credential(path, key)? {
+            if let Some((found, entry)) = cfg.auth_entry(key) {
+                if let Some(c) = entry.credential(path, found)? {
                     return Ok(Resolved {
                         credential: c,
-                        source: format!("{} (key {key:?})", path.display()),
+                        source: format!("{} (key {found:?})", path.display()),
                     });
                 }
             }
