@@ -8,6 +8,7 @@
 //!
 //! Does not own: fetching or pushing anything (`kiln-registry`).
 
+mod config;
 mod descriptor;
 mod digest;
 mod json;
@@ -16,6 +17,7 @@ mod media_type;
 mod platform;
 mod reference;
 
+pub use config::{Config, ConfigFile, Empty, HealthConfig, History, RootFs};
 pub use descriptor::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor};
 pub use digest::{DiffId, Digest, DigestError, Sha256};
 pub use json::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, ReadError, read_bounded, to_canonical_json};
