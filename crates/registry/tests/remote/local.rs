@@ -1,12 +1,9 @@
-//! Pull and push against real `docker-registry` instances started by the harness.
-//! Marked `ignore`: run with `cargo test -p kiln-registry -- --include-ignored`.
-
-mod harness;
+//! Pull and push against `docker-registry` instances started by [`crate::harness`].
 
 use std::time::Duration;
 
+use crate::harness::{TestImage, TestRegistry, digest};
 use bytes::Bytes;
-use harness::{TestImage, TestRegistry, digest};
 use kiln_oci::Reference;
 use kiln_registry::{
     BlobPushed, BlobSource, BlobUpload, ConfigLocations, Error, Keychain, PlatformSpec,

@@ -1,0 +1,261 @@
+//! Faults a real registry rarely shows on demand, from a scripted fake on loopback: a
+//! connection dropped mid-blob (with and without `Range` support), 503, and 429 with
+//! `Retry-After`. Each connection serves one request and closes.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kiln_oci::Reference;
+use kiln_registry::{Keychain, PlatformSpec, RegistryClient, RegistryOptions, Repository};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::harness::{TestImage, digest};
+
+/// What the fake writes for one request: bytes, then the connection is closed.
+type Handler = dyn Fn(usize, &str) -> Vec<u8> + Send + Sync;
+
+struct Fake {
+    addr: String,
+    /// Request heads seen, in order.
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+fn response(status: &str, headers: &[(&str, String)], body: &[u8], declared: usize) -> Vec<u8> {
+    let mut out =
+        format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {declared}\r\n");
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+async fn serve_one(
+    mut sock: TcpStream,
+    n: usize,
+    handler: Arc<Handler>,
+    seen: Arc<Mutex<Vec<String>>>,
+) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let Ok(read) = sock.read(&mut buf).await else {
+            return;
+        };
+        if read == 0 || buf[0] == 0x16 && head.is_empty() {
+            // Closed, or a TLS ClientHello: this fake speaks plain HTTP only.
+            return;
+        }
+        head.extend_from_slice(&buf[..read]);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() > 64 << 10 {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    seen.lock().unwrap().push(text.clone());
+    let out = handler(n, &text);
+    let _ = sock.write_all(&out).await;
+    let _ = sock.shutdown().await;
+}
+
+impl Fake {
+    async fn start(handler: Arc<Handler>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = Arc::clone(&seen);
+        tokio::spawn(async move {
+            let mut n = 0;
+            // Bounded: no test here needs more than a few dozen requests.
+            while n < 200 {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(serve_one(sock, n, Arc::clone(&handler), Arc::clone(&seen2)));
+                n += 1;
+            }
+        });
+        Fake { addr, seen }
+    }
+
+    fn requests(&self, needle: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.contains(needle))
+            .cloned()
+            .collect()
+    }
+}
+
+fn fast() -> RegistryOptions {
+    RegistryOptions {
+        retry_min_delay: Duration::from_millis(10),
+        retry_max_delay: Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
+fn range_start(req: &str) -> Option<usize> {
+    req.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("range: bytes=")
+                .map(str::to_owned)
+        })
+        .and_then(|r| r.trim_end_matches('-').parse().ok())
+}
+
+async fn dropped_blob_case(honour_range: bool) {
+    let blob: Arc<Vec<u8>> = Arc::new(TestImage::new(100_000, 21).layer);
+    let d = digest(&blob);
+    let drops = Arc::new(Mutex::new(0));
+    let b = Arc::clone(&blob);
+    let handler: Arc<Handler> = Arc::new(move |_, req| {
+        if req.starts_with("GET /v2/ ") {
+            return response("200 OK", &[], b"", 0);
+        }
+        let start = if honour_range {
+            range_start(req).unwrap_or(0)
+        } else {
+            0
+        };
+        let rest = &b[start..];
+        let mut dropped = drops.lock().unwrap();
+        if *dropped < 2 {
+            // Declare everything, send 30 000 bytes, hang up.
+            *dropped += 1;
+            let sent = rest.len().min(30_000);
+            let status = if start > 0 {
+                "206 Partial Content"
+            } else {
+                "200 OK"
+            };
+            return response(status, &[], &rest[..sent], rest.len());
+        }
+        let status = if start > 0 {
+            "206 Partial Content"
+        } else {
+            "200 OK"
+        };
+        response(status, &[], rest, rest.len())
+    });
+    let fake = Fake::start(handler).await;
+    let client = RegistryClient::new(fast(), Keychain::anonymous());
+    let repo = Repository::new(&fake.addr, "kiln/flaky");
+    let mut reader = client
+        .open_blob(&repo, &d, Some(blob.len() as u64))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(c) = reader.next_chunk().await.unwrap() {
+        got.extend_from_slice(&c);
+    }
+    assert_eq!(got.len(), blob.len());
+    assert!(got == *blob, "bytes differ after resuming");
+    let ranges: Vec<Option<usize>> = fake
+        .requests("/blobs/")
+        .iter()
+        .map(|r| range_start(r))
+        .collect();
+    // Without range support the restarted response repeats the first 30 000 bytes, which are
+    // skipped, so the second drop happens at the same offset.
+    let want = if honour_range {
+        [None, Some(30_000), Some(60_000)]
+    } else {
+        [None, Some(30_000), Some(30_000)]
+    };
+    assert_eq!(ranges, want, "honour_range={honour_range}");
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn blob_resumes_with_range_after_a_dropped_connection() {
+    dropped_blob_case(true).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn blob_restarts_and_skips_when_the_server_ignores_range() {
+    dropped_blob_case(false).await;
+}
+
+async fn manifest_after(status: &'static str, retry_after: Option<u64>) -> (Fake, Duration) {
+    let img = Arc::new(TestImage::new(10, 22));
+    let i = Arc::clone(&img);
+    let failures = Arc::new(Mutex::new(0));
+    let handler: Arc<Handler> = Arc::new(move |_, req| {
+        if req.starts_with("GET /v2/ ") {
+            return response("200 OK", &[], b"", 0);
+        }
+        let mut f = failures.lock().unwrap();
+        if req.contains("/manifests/") && *f < 2 {
+            *f += 1;
+            let headers: Vec<(&str, String)> = retry_after
+                .map(|s| ("Retry-After", s.to_string()))
+                .into_iter()
+                .collect();
+            let body = br#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#;
+            return response(status, &headers, body, body.len());
+        }
+        if req.contains("/manifests/") {
+            let ct = (
+                "Content-Type",
+                "application/vnd.oci.image.manifest.v1+json".to_owned(),
+            );
+            return response("200 OK", &[ct], &i.manifest, i.manifest.len());
+        }
+        response("404 Not Found", &[], b"", 0)
+    });
+    let fake = Fake::start(handler).await;
+    let client = RegistryClient::new(fast(), Keychain::anonymous());
+    let reference = Reference::parse(&format!("{}/kiln/busy:1", fake.addr)).unwrap();
+    let started = Instant::now();
+    let image = client
+        .resolve_image(&reference, &PlatformSpec::host())
+        .await
+        .unwrap();
+    assert_eq!(image.manifest.digest, digest(&img.manifest));
+    (fake, started.elapsed())
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn service_unavailable_is_retried() {
+    let (fake, _) = manifest_after("503 Service Unavailable", None).await;
+    assert_eq!(fake.requests("/manifests/").len(), 3);
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn too_many_requests_waits_for_retry_after() {
+    let (fake, elapsed) = manifest_after("429 Too Many Requests", Some(1)).await;
+    assert_eq!(fake.requests("/manifests/").len(), 3);
+    assert!(elapsed >= Duration::from_secs(2), "waited only {elapsed:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn auth_failures_are_not_retried() {
+    let handler: Arc<Handler> = Arc::new(|_, req| {
+        if req.starts_with("GET /v2/ ") {
+            return response("200 OK", &[], b"", 0);
+        }
+        let body = br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
+        response("403 Forbidden", &[], body, body.len())
+    });
+    let fake = Fake::start(handler).await;
+    let client = RegistryClient::new(fast(), Keychain::anonymous());
+    let reference = Reference::parse(&format!("{}/kiln/denied:1", fake.addr)).unwrap();
+    let err = client
+        .resolve_image(&reference, &PlatformSpec::host())
+        .await
+        .unwrap_err();
+    assert_eq!(fake.requests("/manifests/").len(), 1);
+    let text = format!("{err} {:?}", err.response());
+    assert!(text.contains("DENIED"), "{text}");
+}
