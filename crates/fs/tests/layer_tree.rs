@@ -156,7 +156,8 @@ pub fn apply(path: &Path, compression: Compression, dest: &Path) {
     archive.set_overwrite(true);
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
-        let rel = entry.path().unwrap().into_owned();
+        // Rebuilt from components: a trailing `/` would make lstat follow a symlink there.
+        let rel: std::path::PathBuf = entry.path().unwrap().components().collect();
         let name = rel.file_name().unwrap().as_bytes().to_vec();
         let parent = dest.join(rel.parent().unwrap_or(Path::new("")));
         if name == b".wh..wh..opq" {

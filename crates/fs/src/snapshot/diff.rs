@@ -67,6 +67,14 @@ fn stat_differs(old: &Stat, new: &Stat, mode: SnapshotMode) -> bool {
     }
 }
 
+/// Whether `new` is the directory `old` was, rather than one made in its place. Inode numbers
+/// are recycled at once by ext4 and others, so a differing birth time also counts.
+fn same_directory(old: &Stat, new: &Stat) -> bool {
+    old.is_dir()
+        && (old.dev, old.ino) == (new.dev, new.ino)
+        && (old.btime_ns.is_none() || old.btime_ns == new.btime_ns)
+}
+
 /// Whether a path present in both snapshots changed, reading content only for racy files.
 fn changed(
     root: &Path,
@@ -126,7 +134,7 @@ pub fn compare(old: &Snapshot, new: &Snapshot, mode: SnapshotMode) -> Result<Dif
                 };
                 if under(&opaque, p) {
                     diff.added.push(p.clone());
-                } else if n.is_dir() && (!o.is_dir() || (o.dev, o.ino) != (n.dev, n.ino)) {
+                } else if n.is_dir() && !same_directory(o, n) {
                     diff.opaque.push(p.clone());
                     hidden = Some(p.clone());
                     opaque = Some(p.clone());

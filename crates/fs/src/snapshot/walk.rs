@@ -58,6 +58,9 @@ pub struct Stat {
     pub rdev: u64,
     pub mtime_ns: i128,
     pub ctime_ns: i128,
+    /// Birth time, where the filesystem reports one: tells a directory re-created on a
+    /// recycled inode number from the one that was there.
+    pub btime_ns: Option<i128>,
     /// A symlink's target.
     pub link: Option<PathBuf>,
     /// Content hash, only for files changed too close to the walk for `stat` to be trusted.
@@ -180,6 +183,11 @@ impl WalkState<'_> {
             rdev: meta.rdev(),
             mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
             ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
+            btime_ns: meta
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i128),
             link,
             racy_content: None,
         };
