@@ -14,6 +14,7 @@ mod digest;
 mod json;
 mod manifest;
 mod media_type;
+mod outputs;
 mod platform;
 mod reference;
 
@@ -23,5 +24,9 @@ pub use digest::{DiffId, Digest, DigestError, Sha256};
 pub use json::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, ReadError, read_bounded, to_canonical_json};
 pub use manifest::{Index, Manifest, ManifestError, ManifestOrIndex};
 pub use media_type::{ACCEPTED_MANIFEST_TYPES, Compression, Family, MediaType};
+pub use outputs::{
+    BUILDER_OUTPUT_FILE, OutputError, builder_output_images, digest_file,
+    image_name_tag_with_digest_file, image_name_with_digest_file, write_output_file,
+};
 pub use platform::{Platform, PlatformError};
 pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIAS, Reference, ReferenceError};
