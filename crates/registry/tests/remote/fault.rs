@@ -5,92 +5,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::fake::{Fake, Handler, response};
+use crate::harness::{TestImage, digest};
 use kiln_oci::Reference;
 use kiln_registry::{Keychain, PlatformSpec, RegistryClient, RegistryOptions, Repository};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-use crate::harness::{TestImage, digest};
-
-/// What the fake writes for one request: bytes, then the connection is closed.
-type Handler = dyn Fn(usize, &str) -> Vec<u8> + Send + Sync;
-
-struct Fake {
-    addr: String,
-    /// Request heads seen, in order.
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-fn response(status: &str, headers: &[(&str, String)], body: &[u8], declared: usize) -> Vec<u8> {
-    let mut out =
-        format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {declared}\r\n");
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut out = out.into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
-async fn serve_one(
-    mut sock: TcpStream,
-    n: usize,
-    handler: Arc<Handler>,
-    seen: Arc<Mutex<Vec<String>>>,
-) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let Ok(read) = sock.read(&mut buf).await else {
-            return;
-        };
-        if read == 0 || buf[0] == 0x16 && head.is_empty() {
-            // Closed, or a TLS ClientHello: this fake speaks plain HTTP only.
-            return;
-        }
-        head.extend_from_slice(&buf[..read]);
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.len() > 64 << 10 {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    seen.lock().unwrap().push(text.clone());
-    let out = handler(n, &text);
-    let _ = sock.write_all(&out).await;
-    let _ = sock.shutdown().await;
-}
-
-impl Fake {
-    async fn start(handler: Arc<Handler>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let seen2 = Arc::clone(&seen);
-        tokio::spawn(async move {
-            let mut n = 0;
-            // Bounded: no test here needs more than a few dozen requests.
-            while n < 200 {
-                let Ok((sock, _)) = listener.accept().await else {
-                    return;
-                };
-                tokio::spawn(serve_one(sock, n, Arc::clone(&handler), Arc::clone(&seen2)));
-                n += 1;
-            }
-        });
-        Fake { addr, seen }
-    }
-
-    fn requests(&self, needle: &str) -> Vec<String> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.contains(needle))
-            .cloned()
-            .collect()
-    }
-}
 
 fn fast() -> RegistryOptions {
     RegistryOptions {
@@ -115,7 +33,7 @@ async fn dropped_blob_case(honour_range: bool) {
     let d = digest(&blob);
     let drops = Arc::new(Mutex::new(0));
     let b = Arc::clone(&blob);
-    let handler: Arc<Handler> = Arc::new(move |_, req| {
+    let handler: Arc<Handler> = Arc::new(move |_, req, _| {
         if req.starts_with("GET /v2/ ") {
             return response("200 OK", &[], b"", 0);
         }
@@ -188,7 +106,7 @@ async fn manifest_after(status: &'static str, retry_after: Option<u64>) -> (Fake
     let img = Arc::new(TestImage::new(10, 22));
     let i = Arc::clone(&img);
     let failures = Arc::new(Mutex::new(0));
-    let handler: Arc<Handler> = Arc::new(move |_, req| {
+    let handler: Arc<Handler> = Arc::new(move |_, req, _| {
         if req.starts_with("GET /v2/ ") {
             return response("200 OK", &[], b"", 0);
         }
@@ -241,7 +159,7 @@ async fn too_many_requests_waits_for_retry_after() {
 #[tokio::test]
 #[ignore = "needs the test environment"]
 async fn auth_failures_are_not_retried() {
-    let handler: Arc<Handler> = Arc::new(|_, req| {
+    let handler: Arc<Handler> = Arc::new(|_, req, _| {
         if req.starts_with("GET /v2/ ") {
             return response("200 OK", &[], b"", 0);
         }

@@ -4,8 +4,11 @@
 //! - `local`: `docker-registry` instances each test starts for itself (plain, TLS + htpasswd).
 //! - `fault`: a scripted fake registry for dropped connections, 503 and 429.
 //! - `shared`: the test environment of `scripts/testenv up` (`KILN_TEST_*` variables).
+//! - `token`: bearer-token behaviour against the same fake.
 
+mod fake;
 mod fault;
 mod harness;
 mod local;
 mod shared;
+mod token;
