@@ -34,7 +34,6 @@ impl Invocation {
 #[derive(Debug, Parser)]
 #[command(
     name = "executor",
-    version,
     about = "Build a container image from a Dockerfile and push it (kiln, Kaniko-compatible)"
 )]
 pub struct ExecutorCli {
@@ -54,7 +53,6 @@ pub enum ExecutorCommand {
 #[derive(Debug, Parser)]
 #[command(
     name = "warmer",
-    version,
     about = "Download base images into a local cache directory (kiln, Kaniko-compatible)"
 )]
 pub struct WarmerCli {
