@@ -7,6 +7,8 @@
 //!
 //! Does not own: namespaces, mounts or processes (`kiln-sandbox`), or registries.
 
+pub mod extract;
+pub mod ignore_list;
 pub mod layer;
 pub mod resolve;
 pub mod snapshot;

@@ -231,6 +231,19 @@ impl Root {
             })
     }
 
+    /// The names inside the directory at `path` (following symlinks inside the rootfs),
+    /// without `.` and `..`, in directory order.
+    pub fn read_dir(&self, path: impl AsRef<Path>) -> Result<Vec<OsString>, Error> {
+        let comps = clean(path.as_ref());
+        self.walk_open(&comps, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)
+            .and_then(|dir| list_dir(&dir))
+            .map_err(|source| Error::Io {
+                op: "read directory",
+                path: display_path(&comps),
+                source,
+            })
+    }
+
     fn walk_dir(&self, comps: &[&OsStr]) -> io::Result<OwnedFd> {
         self.walk_open(comps, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC)
     }
