@@ -1,12 +1,14 @@
 //! Test harness shared by kiln's integration tests; never shipped.
 //!
 //! Owns: reading the test environment that `scripts/testenv up` starts ([`env()`]), a
-//! fault-injecting proxy in front of a registry ([`FaultProxy`]), the
+//! fault-injecting proxy in front of a registry ([`FaultProxy`]), the image comparison of the
+//! oracle suite ([`compare`]), the
 //! bearer-token server behind the token registry ([`token`], run as `kiln-token-server`).
 //!
 //! Does not own: starting the registries or building the base images (`scripts/testenv`), or
 //! anything shipped in kiln itself. See `docs/testing.md`.
 
+pub mod compare;
 mod env;
 pub mod proxy;
 pub mod token;
