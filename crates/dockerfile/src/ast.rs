@@ -65,6 +65,21 @@ pub struct Node {
     /// The logical line: continuations joined, comments inside them dropped.
     pub original: String,
     pub span: Span,
+    /// How many bytes at the start of `original` come from the first physical line.
+    pub(crate) first_line_len: usize,
+}
+
+impl Node {
+    /// The span pointing at the first occurrence of `needle` in the instruction, when it is on
+    /// the first line; otherwise the instruction's own span.
+    pub fn span_of(&self, needle: &str) -> Span {
+        match self.original.find(needle) {
+            Some(i) if i < self.first_line_len => self
+                .span
+                .with_column(self.span.column + self.original[..i].chars().count()),
+            _ => self.span,
+        }
+    }
 }
 
 /// Arguments, split according to the instruction's grammar.

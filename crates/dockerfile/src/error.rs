@@ -151,7 +151,7 @@ impl Error {
             out.push_str(&format!("  caused by: {c}\n"));
             cause = c.source();
         }
-        if let Some(text) = line_text(src, span.start_line) {
+        if let Some(text) = line_text(src, span.start_line).filter(|t| !t.trim().is_empty()) {
             let number = span.start_line.to_string();
             let pad = " ".repeat(number.len());
             let shown: String = text.chars().take(200).collect();

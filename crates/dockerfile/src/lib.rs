@@ -31,3 +31,10 @@ pub use expand::{Env, ExpandError, Lexer};
 pub use parser::parse;
 pub use span::Span;
 pub mod instruction;
+pub mod stage;
+
+pub use stage::{Dockerfile, MetaArg, Stage, parse_dockerfile};
+pub mod scope;
+
+pub use scope::{ArgScope, Predefined};
+pub mod dump;

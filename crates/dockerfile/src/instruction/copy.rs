@@ -36,6 +36,8 @@ pub struct Copy {
     pub files: Files,
     /// Stage name, stage index or image to copy from.
     pub from: Option<String>,
+    /// Where `--from` is written.
+    pub from_span: Span,
     /// Keep the sources' parent directories under the destination.
     pub parents: bool,
 }
@@ -74,6 +76,7 @@ impl Copy {
         Ok(Copy {
             files: Files::from_node(node, &flags)?,
             from: flags.string("from"),
+            from_span: node.span_of("--from"),
             parents: flags.bool("parents"),
         })
     }
@@ -170,11 +173,11 @@ mod tests {
         assert!(a.keep_git_dir);
         assert!(!a.files.link);
         let err = Add::from_node(&node("ADD --from=x a b")).unwrap_err();
-        assert_eq!(err.to_string(), "1:1: unknown flag --from for ADD");
+        assert_eq!(err.to_string(), "1:5: unknown flag --from for ADD");
         let err = Add::from_node(&node("ADD --parents a b")).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("1:1: unknown flag --parents for ADD"),
+                .starts_with("1:5: unknown flag --parents for ADD"),
             "{err}"
         );
     }

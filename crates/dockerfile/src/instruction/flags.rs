@@ -29,7 +29,7 @@ impl Flags {
     pub(crate) fn parse(node: &Node, allowed: &[(&'static str, Kind)]) -> Result<Self, Error> {
         let mut values: Vec<(&'static str, String)> = Vec::new();
         let invalid = |flag: &str, reason: String| Error::InvalidFlag {
-            span: node.span,
+            span: node.span_of(&format!("--{flag}")),
             instruction: node.keyword.to_string(),
             flag: flag.to_owned(),
             reason,
@@ -49,7 +49,7 @@ impl Flags {
             let Some(&(known, kind)) = allowed.iter().find(|(n, _)| *n == name) else {
                 let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
                 return Err(Error::UnknownFlag {
-                    span: node.span,
+                    span: node.span_of(raw),
                     instruction: node.keyword.to_string(),
                     flag: name.to_owned(),
                     suggestion: suggest::closest(name, &names).map(str::to_owned),
@@ -135,22 +135,22 @@ mod tests {
         let cases = [
             (
                 "COPY --form=a s d",
-                "1:1: unknown flag --form for COPY (did you mean --from?)",
+                "1:6: unknown flag --form for COPY (did you mean --from?)",
             ),
-            ("COPY --chmown=1 s d", "1:1: unknown flag --chmown for COPY"),
-            ("COPY --from a s d", "1:1: COPY --from: missing a value"),
+            ("COPY --chmown=1 s d", "1:6: unknown flag --chmown for COPY"),
+            ("COPY --from a s d", "1:6: COPY --from: missing a value"),
             (
                 "COPY --link=yes s d",
-                "1:1: COPY --link: expecting a boolean value, not \"yes\"",
+                "1:6: COPY --link: expecting a boolean value, not \"yes\"",
             ),
-            ("COPY --link= s d", "1:1: COPY --link: missing a value"),
+            ("COPY --link= s d", "1:6: COPY --link: missing a value"),
             (
                 "COPY --from=a --from=b s d",
-                "1:1: COPY --from: flag given more than once",
+                "1:6: COPY --from: flag given more than once",
             ),
             (
                 "COPY --From=a s d",
-                "1:1: unknown flag --From for COPY (did you mean --from?)",
+                "1:6: unknown flag --From for COPY (did you mean --from?)",
             ),
         ];
         for (line, want) in cases {

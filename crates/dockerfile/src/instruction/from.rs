@@ -40,11 +40,8 @@ impl From {
         };
         if let Some(name) = &name {
             if !valid_stage_name(name) {
-                let column = node.original.find(&args[2]).map_or(node.span.column, |i| {
-                    node.span.column + node.original[..i].chars().count()
-                });
                 return Err(Error::InvalidStageName {
-                    span: node.span.with_column(column),
+                    span: node.span_of(&args[2]),
                     name: args[2].clone(),
                 });
             }
@@ -103,7 +100,7 @@ mod tests {
             ),
             (
                 "FROM --plat=x a",
-                "1:1: unknown flag --plat for FROM (did you mean --platform?)",
+                "1:6: unknown flag --plat for FROM (did you mean --platform?)",
             ),
         ];
         for (src, want) in cases {

@@ -247,7 +247,7 @@ mod tests {
             ),
             (
                 "HEALTHCHECK --intervl=5s CMD x",
-                "1:1: unknown flag --intervl for HEALTHCHECK (did you mean --interval?)",
+                "1:13: unknown flag --intervl for HEALTHCHECK (did you mean --interval?)",
             ),
         ];
         for (src, want) in cases {

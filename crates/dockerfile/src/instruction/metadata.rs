@@ -171,7 +171,7 @@ mod tests {
                 |n| single(n).map(drop),
                 "1:1: USER: USER requires exactly one argument",
             ),
-            ("ENV --x=1 A=b", no_flags, "1:1: unknown flag --x for ENV"),
+            ("ENV --x=1 A=b", no_flags, "1:5: unknown flag --x for ENV"),
         ];
         for (src, check, want) in cases {
             assert_eq!(check(&node(src)).unwrap_err().to_string(), *want, "{src}");

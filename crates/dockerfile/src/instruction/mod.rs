@@ -299,13 +299,13 @@ mod tests {
             ),
             (
                 "ONBUILD COPY --form=x a b",
-                "1:9: unknown flag --form for COPY (did you mean --from?)",
+                "1:14: unknown flag --form for COPY (did you mean --from?)",
             ),
             (
                 "SHELL sh -c",
                 "1:1: SHELL: SHELL requires the arguments to be in JSON form",
             ),
-            ("CMD --x=1 a", "1:1: unknown flag --x for CMD"),
+            ("CMD --x=1 a", "1:5: unknown flag --x for CMD"),
         ];
         for (src, want) in cases {
             assert_eq!(typed(src).unwrap_err().to_string(), want, "{src}");

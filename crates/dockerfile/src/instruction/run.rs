@@ -88,7 +88,7 @@ impl Run {
     pub(crate) fn from_node(node: &Node) -> Result<Self, Error> {
         let flags = Flags::parse(node, RUN_FLAGS)?;
         let invalid = |flag: &str, reason: String| Error::InvalidFlag {
-            span: node.span,
+            span: node.span_of(&format!("--{flag}")),
             instruction: "RUN".to_owned(),
             flag: flag.to_owned(),
             reason,
@@ -122,8 +122,8 @@ impl Run {
             .strings("mount")
             .into_iter()
             .map(|value| RawMount {
+                span: node.span_of("--mount"),
                 value,
-                span: node.span,
             })
             .collect();
         for mount in &mounts {
@@ -219,19 +219,19 @@ mod tests {
         let cases = [
             (
                 "RUN --network=bridge x",
-                "1:1: RUN --network: network mode \"bridge\" not supported (expected default, none or host)",
+                "1:5: RUN --network: network mode \"bridge\" not supported (expected default, none or host)",
             ),
             (
                 "RUN --security=root x",
-                "1:1: RUN --security: security mode \"root\" not supported (expected sandbox or insecure)",
+                "1:5: RUN --security: security mode \"root\" not supported (expected sandbox or insecure)",
             ),
             (
                 "RUN --mount=type=nfs,target=/x x",
-                "1:1: invalid --mount=type=nfs,target=/x",
+                "1:5: invalid --mount=type=nfs,target=/x",
             ),
             (
                 "RUN --mout=type=bind x",
-                "1:1: unknown flag --mout for RUN (did you mean --mount?)",
+                "1:5: unknown flag --mout for RUN (did you mean --mount?)",
             ),
         ];
         for (src, want) in cases {

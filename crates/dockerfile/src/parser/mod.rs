@@ -67,7 +67,7 @@ pub fn parse(src: &str) -> Result<Ast, Error> {
                 message: "empty continuation line".to_owned(),
             });
         }
-        let mut node = node_from_line(&logical, escape, span)?;
+        let mut node = node_from_line(&logical, first.len(), escape, span)?;
         read_heredocs(&mut node, &mut lines)?;
         span.end_line = lines.last;
         node.span = span;
@@ -133,7 +133,12 @@ fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
 }
 
 /// Builds the node for one logical line.
-fn node_from_line(line: &str, escape: char, span: Span) -> Result<Node, Error> {
+fn node_from_line(
+    line: &str,
+    first_line_len: usize,
+    escape: char,
+    span: Span,
+) -> Result<Node, Error> {
     let (word, rest) = args::split_keyword(line);
     let keyword = Keyword::from_word(word).ok_or_else(|| Error::UnknownInstruction {
         span,
@@ -145,10 +150,12 @@ fn node_from_line(line: &str, escape: char, span: Span) -> Result<Node, Error> {
         let trigger = if rest.is_empty() {
             None
         } else {
-            let offset = line.find(rest).unwrap_or(0);
+            // `rest` is a slice of `line`: its offset is the distance between their starts.
+            let offset = rest.as_ptr() as usize - line.as_ptr() as usize;
             let column = span.column + line[..offset].chars().count();
             Some(Box::new(node_from_line(
                 rest,
+                first_line_len.saturating_sub(offset),
                 escape,
                 span.with_column(column),
             )?))
@@ -167,6 +174,7 @@ fn node_from_line(line: &str, escape: char, span: Span) -> Result<Node, Error> {
             trigger,
             original: line.to_owned(),
             span,
+            first_line_len,
         });
     }
     let (args, json) = args::split_args(keyword, rest, escape).map_err(|e| match e {
@@ -186,6 +194,7 @@ fn node_from_line(line: &str, escape: char, span: Span) -> Result<Node, Error> {
         trigger: None,
         original: line.to_owned(),
         span,
+        first_line_len,
     })
 }
 
