@@ -8,9 +8,11 @@
 //!
 //! Does not own: fetching or pushing anything (`kiln-registry`).
 
+mod blob;
 mod config;
 mod descriptor;
 mod digest;
+mod image;
 mod json;
 mod manifest;
 mod media_type;
@@ -18,9 +20,11 @@ mod outputs;
 mod platform;
 mod reference;
 
+pub use blob::{BlobMismatch, VerifyingReader};
 pub use config::{Config, ConfigFile, Empty, HealthConfig, History, RootFs};
 pub use descriptor::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor};
 pub use digest::{DiffId, Digest, DigestError, Sha256};
+pub use image::{ImageError, LocalImage};
 pub use json::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, ReadError, read_bounded, to_canonical_json};
 pub use manifest::{Index, Manifest, ManifestError, ManifestOrIndex};
 pub use media_type::{ACCEPTED_MANIFEST_TYPES, Compression, Family, MediaType};
