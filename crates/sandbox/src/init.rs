@@ -23,13 +23,11 @@ use std::path::Path;
 
 use rustix::process::Pid;
 
-use crate::idmap::{self, IdMapping, MapWriter};
 use crate::mounts::{self, StepError};
-use crate::process;
 use crate::spec::{ExitStatus, Isolation};
 use crate::syscall::{LinuxSyscall, Namespaces, Syscall};
-use crate::user::ExecUser;
 use crate::wire::{self, Command, Plan, Report, Request};
+use crate::{credentials, process, userns};
 
 /// The first argument that turns a binary into the sandbox init.
 pub const INIT_ARG: &str = "__kiln-sandbox-init";
@@ -100,7 +98,7 @@ fn fail(status: BorrowedFd<'_>, step: &str, path: Option<&Path>, err: std::io::E
     SETUP_FAILED
 }
 
-fn fail_step(status: BorrowedFd<'_>, err: StepError) -> i32 {
+pub(crate) fn fail_step(status: BorrowedFd<'_>, err: StepError) -> i32 {
     fail(status, err.action, Some(&err.path), err.source)
 }
 
@@ -120,7 +118,7 @@ fn run(plan: &Plan, status: BorrowedFd<'_>) -> i32 {
         }
         Isolation::Chroot | Isolation::Rootless => {
             if let Some(idmap) = &plan.idmap {
-                if let Err(e) = enter_user_namespace(&sys, idmap, status) {
+                if let Err(e) = userns::enter_user_namespace(&sys, idmap, status) {
                     return fail_step(status, e);
                 }
             }
@@ -192,9 +190,19 @@ fn start_command(
     }
     process::reset_signals();
     let _ = rustix::process::setsid();
-    if let Err(e) = become_user(sys, &command.user, command.set_groups) {
+    // Docker's umask, whatever the caller's is: files a RUN creates get the same modes.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    if command.limit_capabilities {
+        if let Err(e) = credentials::limit_capabilities(sys, credentials::last_capability()) {
+            process::exit_now(fail_step(status, e));
+        }
+    }
+    if let Err(e) = credentials::become_user(sys, &command.user, command.set_groups) {
         process::exit_now(fail_step(status, e));
     }
+    // Set after the user switch, which clears it; in `none` mode this is all that ties the
+    // command to a killed caller.
+    let _ = process::die_with_parent();
     if let Err(e) = sys.chdir(&command.cwd) {
         process::exit_now(fail(
             status,
@@ -224,32 +232,6 @@ fn start_command(
         },
     );
     process::exit_now(if errno == libc::ENOENT { 127 } else { 126 })
-}
-
-/// Supplementary groups, then the gid, then the uid: after `setresuid` to a non-root uid the
-/// other two would no longer be allowed.
-pub(crate) fn become_user(
-    sys: &dyn Syscall,
-    user: &ExecUser,
-    set_groups: bool,
-) -> Result<(), StepError> {
-    let at = |action: &'static str| {
-        move |source| StepError {
-            action,
-            path: Path::new("/etc/passwd").to_path_buf(),
-            source,
-        }
-    };
-    if set_groups {
-        sys.setgroups(&user.additional_gids)
-            .map_err(at("set supplementary groups from"))?;
-    } else if !user.additional_gids.is_empty() {
-        return Err(at("set supplementary groups from")(
-            std::io::Error::from_raw_os_error(libc::EPERM),
-        ));
-    }
-    sys.setresgid(user.gid).map_err(at("set the gid from"))?;
-    sys.setresuid(user.uid).map_err(at("set the uid from"))
 }
 
 enum Scope {
@@ -283,180 +265,4 @@ fn supervise(command: Pid, scope: Scope) -> ExitStatus {
         }
     }
     exit
-}
-
-/// Unshares a user namespace and has its maps written. With a writer outside the namespace,
-/// a helper is forked first (it must stay in the parent namespace) and released through a
-/// pipe once the namespace exists.
-pub(crate) fn enter_user_namespace(
-    sys: &dyn Syscall,
-    idmap: &IdMapping,
-    status: BorrowedFd<'_>,
-) -> Result<(), StepError> {
-    let err = |action: &'static str, path: &str| {
-        let path = Path::new(path).to_path_buf();
-        move |source| StepError {
-            action,
-            path,
-            source,
-        }
-    };
-    if idmap.writer == MapWriter::Inside {
-        sys.unshare(Namespaces::NEWUSER)
-            .map_err(err("unshare", "user namespace"))?;
-        sys.write_file(Path::new("/proc/self/setgroups"), b"deny")
-            .map_err(err("write", "/proc/self/setgroups"))?;
-        let uid_map = idmap::map_file(&idmap.uids);
-        sys.write_file(Path::new("/proc/self/uid_map"), uid_map.as_bytes())
-            .map_err(err("write", "/proc/self/uid_map"))?;
-        let gid_map = idmap::map_file(&idmap.gids);
-        return sys
-            .write_file(Path::new("/proc/self/gid_map"), gid_map.as_bytes())
-            .map_err(err("write", "/proc/self/gid_map"));
-    }
-    let (ready_r, ready_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| err("create a pipe for", "the id map helper")(e.into()))?;
-    let target = rustix::process::getpid();
-    let helper = process::fork().map_err(err("fork", "the id map helper"))?;
-    let Some(helper) = helper else {
-        drop(ready_w);
-        let mut byte = [0u8; 1];
-        // EOF means the namespace was never created: nothing to map.
-        if !matches!(rustix::io::read(&ready_r, &mut byte), Ok(1)) {
-            process::exit_now(1);
-        }
-        let code = match write_maps_from_outside(idmap, target) {
-            Ok(()) => 0,
-            Err(e) => fail_step(status, e),
-        };
-        process::exit_now(code);
-    };
-    drop(ready_r);
-    let unshared = sys
-        .unshare(Namespaces::NEWUSER)
-        .map_err(err("unshare", "user namespace"));
-    if unshared.is_ok() {
-        let _ = rustix::io::write(&ready_w, &[1]);
-    }
-    drop(ready_w);
-    let helped = process::wait_for(helper).map_err(err("wait for", "the id map helper"))?;
-    unshared?;
-    if helped != ExitStatus::Exited(0) {
-        let e = std::io::Error::other(format!("the id map helper failed ({helped})"));
-        return Err(err("write the id maps of", "user namespace")(e));
-    }
-    Ok(())
-}
-
-fn write_maps_from_outside(idmap: &IdMapping, pid: Pid) -> Result<(), StepError> {
-    let pid = pid.as_raw_nonzero().get();
-    let step = |action: &'static str, path: String| {
-        move |source| StepError {
-            action,
-            path: path.into(),
-            source,
-        }
-    };
-    match &idmap.writer {
-        MapWriter::Helpers {
-            newuidmap,
-            newgidmap,
-        } => {
-            for (tool, ranges) in [(newuidmap, &idmap.uids), (newgidmap, &idmap.gids)] {
-                let name = tool.display().to_string();
-                let out = std::process::Command::new(tool)
-                    .arg(pid.to_string())
-                    .args(idmap::helper_args(ranges))
-                    .stdin(std::process::Stdio::null())
-                    .output()
-                    .map_err(step("run", name.clone()))?;
-                if !out.status.success() {
-                    let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-                    return Err(step("run", name)(std::io::Error::other(msg)));
-                }
-            }
-            Ok(())
-        }
-        MapWriter::Outside | MapWriter::Inside => {
-            for (file, ranges) in [("uid_map", &idmap.uids), ("gid_map", &idmap.gids)] {
-                let path = format!("/proc/{pid}/{file}");
-                std::fs::write(&path, idmap::map_file(ranges))
-                    .map_err(step("write", path.clone()))?;
-            }
-            Ok(())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::syscall::{Call, RecordingSyscall};
-
-    fn user(uid: u32, gid: u32, sgids: &[u32]) -> ExecUser {
-        ExecUser {
-            uid,
-            gid,
-            additional_gids: sgids.to_vec(),
-            home: "/".into(),
-        }
-    }
-
-    #[test]
-    fn becoming_a_user_sets_groups_then_gid_then_uid() {
-        let sys = RecordingSyscall::new();
-        become_user(&sys, &user(1000, 100, &[10, 50]), true).expect("become");
-        assert_eq!(
-            sys.calls(),
-            [
-                Call::Setgroups(vec![10, 50]),
-                Call::Setresgid(100),
-                Call::Setresuid(1000)
-            ]
-        );
-    }
-
-    #[test]
-    fn root_drops_inherited_supplementary_groups() {
-        let sys = RecordingSyscall::new();
-        become_user(&sys, &user(0, 0, &[]), true).expect("become");
-        assert_eq!(
-            sys.calls(),
-            [
-                Call::Setgroups(vec![]),
-                Call::Setresgid(0),
-                Call::Setresuid(0)
-            ]
-        );
-    }
-
-    #[test]
-    fn without_setgroups_supplementary_groups_are_an_error() {
-        let sys = RecordingSyscall::new();
-        become_user(&sys, &user(0, 0, &[]), false).expect("no groups needed");
-        assert_eq!(sys.calls(), [Call::Setresgid(0), Call::Setresuid(0)]);
-        let err = become_user(&sys, &user(0, 0, &[10]), false).expect_err("groups needed");
-        assert_eq!(err.source.raw_os_error(), Some(libc::EPERM));
-    }
-
-    #[test]
-    fn a_self_mapped_user_namespace_denies_setgroups_before_mapping() {
-        let sys = RecordingSyscall::new();
-        let idmap = idmap::plan(&idmap::HostIds {
-            uid: 1000,
-            gid: 1000,
-            ..Default::default()
-        });
-        let (_r, w) = rustix::pipe::pipe().expect("pipe");
-        enter_user_namespace(&sys, &idmap, w.as_fd()).expect("enter");
-        assert_eq!(
-            sys.calls(),
-            [
-                Call::Unshare(Namespaces::NEWUSER),
-                Call::WriteFile("/proc/self/setgroups".into(), b"deny".to_vec()),
-                Call::WriteFile("/proc/self/uid_map".into(), b"0 1000 1\n".to_vec()),
-                Call::WriteFile("/proc/self/gid_map".into(), b"0 1000 1\n".to_vec()),
-            ]
-        );
-    }
 }

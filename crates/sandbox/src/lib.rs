@@ -21,6 +21,7 @@
 //! (<https://github.com/opencontainers/runtime-spec/blob/main/config-linux.md>) for the mounts
 //! and devices; `user_namespaces(7)` and `newuidmap(1)` for rootless mode; `pivot_root(2)`.
 
+pub mod credentials;
 pub mod error;
 pub mod idmap;
 pub mod init;
@@ -36,6 +37,7 @@ pub mod spec;
 pub mod stubs;
 pub mod syscall;
 pub mod user;
+mod userns;
 mod wire;
 
 pub use error::{Error, Result};

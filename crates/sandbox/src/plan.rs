@@ -54,12 +54,15 @@ pub(crate) fn prepare(
         }
     }
     let set_groups = idmap.as_ref().is_none_or(IdMapping::allows_setgroups);
+    // In place, RUN keeps what the dedicated container grants, as in Kaniko.
+    let limit_capabilities = isolation != Isolation::None;
     let command = Command {
         argv: spec.argv.clone(),
         env,
         cwd: spec.cwd.clone(),
         user,
         set_groups,
+        limit_capabilities,
     };
 
     let (steps, stubs) = match isolation {

@@ -86,7 +86,7 @@ pub(crate) fn run_probes() -> ProbeReport {
             writer: MapWriter::Inside,
         };
         let (_r, status) = rustix::pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
-        crate::init::enter_user_namespace(&sys, &single, status.as_fd()).map_err(describe)?;
+        crate::userns::enter_user_namespace(&sys, &single, status.as_fd()).map_err(describe)?;
         unshare_and_mount_proc(&sys)
     });
     ProbeReport { chroot, rootless }

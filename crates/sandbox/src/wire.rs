@@ -46,6 +46,8 @@ pub(crate) struct Command {
     pub user: ExecUser,
     /// Whether `setgroups(2)` may be called (not in a user namespace mapped from inside).
     pub set_groups: bool,
+    /// Whether to cut the bounding set to Docker's default capabilities.
+    pub limit_capabilities: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

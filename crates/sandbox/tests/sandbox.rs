@@ -322,3 +322,21 @@ fn auto_picks_chroot_for_root_and_says_why() {
     let (outcome, _, _) = run(&spec);
     assert_eq!(outcome.isolation, Isolation::Chroot);
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn root_gets_dockers_capabilities_and_umask() {
+    let rootfs = busybox_rootfs();
+    let script = "grep -E '^Cap(Eff|Bnd)' /proc/self/status; umask; mount -t tmpfs none /tmp 2>/dev/null || echo no-mount";
+    let (outcome, out, _) = run(&sh(rootfs.path(), script));
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert_eq!(
+        out,
+        [
+            "CapEff:\t00000000a80425fb",
+            "CapBnd:\t00000000a80425fb",
+            "0022",
+            "no-mount"
+        ]
+    );
+}

@@ -145,4 +145,23 @@ impl Syscall for LinuxSyscall {
     fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
         std::fs::write(path, contents)
     }
+
+    fn drop_bounding_capability(&self, cap: u32) -> io::Result<()> {
+        let (option, cap) = (libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap));
+        // SAFETY: PR_CAPBSET_DROP takes a capability number and no pointers.
+        let rc = unsafe {
+            libc::prctl(
+                option,
+                cap,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
 }

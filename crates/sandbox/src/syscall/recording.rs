@@ -29,6 +29,7 @@ pub enum Call {
     CreateFile(PathBuf, u32),
     Symlink(PathBuf, PathBuf),
     WriteFile(PathBuf, Vec<u8>),
+    DropBoundingCapability(u32),
 }
 
 /// Chooses the calls that fail.
@@ -161,5 +162,9 @@ impl Syscall for RecordingSyscall {
 
     fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
         self.record(Call::WriteFile(path.to_path_buf(), contents.to_vec()))
+    }
+
+    fn drop_bounding_capability(&self, cap: u32) -> io::Result<()> {
+        self.record(Call::DropBoundingCapability(cap))
     }
 }
