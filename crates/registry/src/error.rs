@@ -186,8 +186,19 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
-    #[error("no image in index {reference} matches platform {platform}")]
-    NoMatchingPlatform { reference: String, platform: String },
+    #[error("no image in index {reference} matches platform {platform} (it has: {available})")]
+    NoMatchingPlatform {
+        reference: String,
+        platform: String,
+        available: String,
+    },
+
+    #[error("manifest of {reference}")]
+    Manifest {
+        reference: String,
+        #[source]
+        source: kiln_oci::ManifestError,
+    },
 
     #[error("{what} is not supported yet")]
     Unsupported { what: String },

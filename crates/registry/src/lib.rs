@@ -31,7 +31,7 @@ pub use credentials::{ConfigLocations, Credential, Keychain};
 pub use error::{Diagnostic, Error, ResponseError};
 pub use mirror::RegistryMap;
 pub use options::{ClientCertificate, Direction, Endpoint, RegistryOptions, TlsSettings, is_local};
-pub use pull::{BlobReader, FetchedManifest, PlatformSpec, RemoteImage};
+pub use pull::{BlobReader, FetchedManifest, ManifestHead, RemoteImage};
 pub use push::{BlobPushed, BlobSource, BlobUpload, ManifestPushed};
 pub use repository::Repository;
 pub use tls::TlsError;

@@ -102,7 +102,7 @@ impl Default for RegistryOptions {
             concurrency: 4,
             monolithic_upload_limit: 32 << 20,
             chunk_size: 32 << 20,
-            max_manifest_size: 4 << 20,
+            max_manifest_size: kiln_oci::MAX_MANIFEST_SIZE,
             user_agent: concat!("kiln/", env!("CARGO_PKG_VERSION")).to_owned(),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(120),

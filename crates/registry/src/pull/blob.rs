@@ -77,14 +77,16 @@ impl RegistryClient {
         .await
     }
 
-    /// Reads a whole small blob (a config) into memory, bounded by `limit` bytes.
+    /// Reads a whole small blob (a config) into memory, bounded by `limit` bytes (and by
+    /// `size` when known).
     pub async fn read_blob(
         &self,
         repo: &Repository,
         digest: &Digest,
+        size: Option<u64>,
         limit: u64,
     ) -> Result<Vec<u8>, Error> {
-        let mut reader = self.open_blob(repo, digest, None).await?;
+        let mut reader = self.open_blob(repo, digest, size).await?;
         let mut out = Vec::new();
         while let Some(chunk) = reader.next_chunk().await? {
             if out.len() as u64 + chunk.len() as u64 > limit {

@@ -1,65 +1,76 @@
 //! Resolving a reference to one image on a registry (or one of its mirrors).
 //!
 //! Owns: [`RemoteImage`], the manifest of one platform's image and where it was found, and
-//! [`RegistryClient::resolve_image`]: the mirror order of [`crate::mirror`], then index
-//! selection with [`PlatformSpec`]. Blobs are read lazily through the image's repository.
-//!
-//! Reads only the descriptor fields it needs from the manifest; the typed model is `kiln-oci`'s.
+//! [`RegistryClient::resolve_image`]: the mirror order of [`crate::mirror`], then the index
+//! entry [`kiln_oci::Index::select`] picks for the wanted platform. Blobs are read lazily
+//! through the image's repository.
 
-use kiln_oci::{Digest, Reference};
-use serde::Deserialize;
+use kiln_oci::{
+    Descriptor, Digest, MAX_CONFIG_SIZE, Manifest, ManifestOrIndex, Platform, Reference,
+};
 
 use super::blob::BlobReader;
 use super::manifest::{FetchedManifest, display_reference};
-use super::platform::{PlatformSpec, select};
 use crate::client::RegistryClient;
 use crate::error::Error;
 use crate::repository::Repository;
-
-/// A blob named by a manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct BlobDescriptor {
-    #[serde(rename = "mediaType", default)]
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-}
-
-#[derive(Deserialize)]
-struct ManifestBody {
-    config: BlobDescriptor,
-    #[serde(default)]
-    layers: Vec<BlobDescriptor>,
-}
 
 /// One image's manifest, the repository that served it, and the index it came from if any.
 #[derive(Debug, Clone)]
 pub struct RemoteImage {
     /// Where the manifest was found: the original repository or a mirror's.
     pub source: Repository,
-    pub manifest: FetchedManifest,
+    /// The manifest's bytes and digest as served.
+    pub fetched: FetchedManifest,
+    pub manifest: Manifest,
     /// The index (or manifest list) digest when the reference named one.
     pub index_digest: Option<Digest>,
-    pub config: BlobDescriptor,
-    pub layers: Vec<BlobDescriptor>,
 }
 
 impl RemoteImage {
-    /// Reads the config blob, bounded by the manifest size limit.
+    pub fn digest(&self) -> &Digest {
+        &self.fetched.digest
+    }
+
+    pub fn config(&self) -> &Descriptor {
+        &self.manifest.config
+    }
+
+    pub fn layers(&self) -> &[Descriptor] {
+        &self.manifest.layers
+    }
+
+    /// Reads the config blob, bounded by [`MAX_CONFIG_SIZE`] and by its declared size.
     pub async fn read_config(&self, client: &RegistryClient) -> Result<Vec<u8>, Error> {
-        let limit = client.options().max_manifest_size.max(self.config.size);
+        let config = &self.manifest.config;
+        if config.size > MAX_CONFIG_SIZE {
+            return Err(Error::TooLarge {
+                what: "image config",
+                url: format!("{}@{}", self.source, config.digest),
+                limit: MAX_CONFIG_SIZE,
+            });
+        }
         client
-            .read_blob(&self.source, &self.config.digest, limit)
+            .read_blob(
+                &self.source,
+                &config.digest,
+                Some(config.size),
+                MAX_CONFIG_SIZE,
+            )
             .await
     }
 
     /// Starts reading layer `i` (in manifest order).
     pub async fn open_layer(&self, client: &RegistryClient, i: usize) -> Result<BlobReader, Error> {
-        let layer = self.layers.get(i).ok_or_else(|| Error::BadResponse {
-            what: "layer index beyond the manifest's layers",
-            url: self.source.to_string(),
-            source: None,
-        })?;
+        let layer = self
+            .manifest
+            .layers
+            .get(i)
+            .ok_or_else(|| Error::BadResponse {
+                what: "layer index beyond the manifest's layers",
+                url: self.source.to_string(),
+                source: None,
+            })?;
         client
             .open_blob(&self.source, &layer.digest, Some(layer.size))
             .await
@@ -72,7 +83,7 @@ impl RegistryClient {
     pub async fn resolve_image(
         &self,
         reference: &Reference,
-        platform: &PlatformSpec,
+        platform: &Platform,
     ) -> Result<RemoteImage, Error> {
         let repo = Repository::of(reference);
         let candidates = self
@@ -81,11 +92,10 @@ impl RegistryClient {
             .candidates(&repo, self.options().skip_default_registry_fallback);
         let identifier = reference.identifier();
         let mut last_err = None;
-        let count = candidates.len();
-        for (i, candidate) in candidates.into_iter().enumerate() {
+        for candidate in candidates {
             match self.resolve_in(&candidate, &identifier, platform).await {
                 Ok(image) => return Ok(image),
-                Err(e) if i + 1 < count || candidate != repo => {
+                Err(e) if candidate != repo => {
                     tracing::warn!(repository = %candidate, error = %e, "not found on mirror, trying next");
                     last_err = Some(e);
                 }
@@ -103,42 +113,37 @@ impl RegistryClient {
         &self,
         repo: &Repository,
         identifier: &str,
-        platform: &PlatformSpec,
+        platform: &Platform,
     ) -> Result<RemoteImage, Error> {
-        let mut manifest = self.get_manifest(repo, identifier).await?;
-        let mut index_digest = None;
-        if manifest.is_index() {
-            let reference = display_reference(repo, identifier);
-            let chosen = select(&manifest.bytes, platform)
-                .map_err(|e| Error::BadResponse {
-                    what: "index",
-                    url: reference.clone(),
-                    source: Some(Box::new(e)),
-                })?
-                .ok_or_else(|| Error::NoMatchingPlatform {
-                    reference: reference.clone(),
-                    platform: platform.to_string(),
-                })?;
-            index_digest = Some(manifest.digest.clone());
-            manifest = self.get_manifest(repo, chosen.as_str()).await?;
-            if manifest.is_index() {
+        let reference = display_reference(repo, identifier);
+        let first = self.get_manifest(repo, identifier).await?;
+        let (fetched, index_digest) = match &first.parsed {
+            ManifestOrIndex::Manifest(_) => (first, None),
+            ManifestOrIndex::Index(index) => {
+                let chosen = index
+                    .select(platform)
+                    .ok_or_else(|| Error::NoMatchingPlatform {
+                        reference: reference.clone(),
+                        platform: platform.to_string(),
+                        available: index.platforms().join(", "),
+                    })?;
+                let fetched = self.get_manifest(repo, chosen.digest.as_str()).await?;
+                (fetched, Some(first.digest.clone()))
+            }
+        };
+        let manifest = match &fetched.parsed {
+            ManifestOrIndex::Manifest(m) => m.clone(),
+            ManifestOrIndex::Index(_) => {
                 return Err(Error::Unsupported {
-                    what: format!("nested index in {reference}"),
+                    what: format!("an index inside the index of {reference}"),
                 });
             }
-        }
-        let body: ManifestBody =
-            serde_json::from_slice(&manifest.bytes).map_err(|e| Error::BadResponse {
-                what: "manifest",
-                url: display_reference(repo, identifier),
-                source: Some(Box::new(e)),
-            })?;
+        };
         Ok(RemoteImage {
             source: repo.clone(),
+            fetched,
             manifest,
             index_digest,
-            config: body.config,
-            layers: body.layers,
         })
     }
 }

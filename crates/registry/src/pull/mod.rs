@@ -7,12 +7,7 @@
 mod blob;
 mod image;
 mod manifest;
-mod platform;
 
 pub use blob::BlobReader;
-pub use image::{BlobDescriptor, RemoteImage};
-pub use manifest::{
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, FetchedManifest, MANIFEST_ACCEPT, ManifestHead,
-    OCI_INDEX, OCI_MANIFEST,
-};
-pub use platform::PlatformSpec;
+pub use image::RemoteImage;
+pub use manifest::{FetchedManifest, ManifestHead, manifest_accept};

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::fake::{Fake, Handler, response};
 use crate::harness::{TestImage, digest};
-use kiln_oci::Reference;
-use kiln_registry::{Keychain, PlatformSpec, RegistryClient, RegistryOptions, Repository};
+use kiln_oci::{Platform, Reference};
+use kiln_registry::{Keychain, RegistryClient, RegistryOptions, Repository};
 
 fn fast() -> RegistryOptions {
     RegistryOptions {
@@ -134,10 +134,10 @@ async fn manifest_after(status: &'static str, retry_after: Option<u64>) -> (Fake
     let reference = Reference::parse(&format!("{}/kiln/busy:1", fake.addr)).unwrap();
     let started = Instant::now();
     let image = client
-        .resolve_image(&reference, &PlatformSpec::host())
+        .resolve_image(&reference, &Platform::host())
         .await
         .unwrap();
-    assert_eq!(image.manifest.digest, digest(&img.manifest));
+    assert_eq!(image.fetched.digest, digest(&img.manifest));
     (fake, started.elapsed())
 }
 
@@ -170,7 +170,7 @@ async fn auth_failures_are_not_retried() {
     let client = RegistryClient::new(fast(), Keychain::anonymous());
     let reference = Reference::parse(&format!("{}/kiln/denied:1", fake.addr)).unwrap();
     let err = client
-        .resolve_image(&reference, &PlatformSpec::host())
+        .resolve_image(&reference, &Platform::host())
         .await
         .unwrap_err();
     assert_eq!(fake.requests("/manifests/").len(), 1);

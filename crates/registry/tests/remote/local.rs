@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use crate::harness::{TestImage, TestRegistry, digest};
 use bytes::Bytes;
-use kiln_oci::Reference;
+use kiln_oci::{Platform, Reference};
 use kiln_registry::{
-    BlobPushed, BlobSource, BlobUpload, ConfigLocations, Error, Keychain, PlatformSpec,
-    RegistryClient, RegistryOptions, Repository,
+    BlobPushed, BlobSource, BlobUpload, ConfigLocations, Error, Keychain, RegistryClient,
+    RegistryOptions, Repository,
 };
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -68,7 +68,7 @@ async fn push_image(client: &RegistryClient, reference: &Reference, img: &TestIm
 
 async fn pull_layer(client: &RegistryClient, reference: &Reference) -> Vec<u8> {
     let image = client
-        .resolve_image(reference, &PlatformSpec::host())
+        .resolve_image(reference, &Platform::host())
         .await
         .expect("resolving the image");
     let mut reader = image
@@ -93,10 +93,10 @@ async fn push_then_pull_round_trips_over_plain_http() {
     assert_eq!(pull_layer(&client, &reference).await, img.layer);
 
     let image = client
-        .resolve_image(&reference, &PlatformSpec::host())
+        .resolve_image(&reference, &Platform::host())
         .await
         .unwrap();
-    assert_eq!(image.manifest.digest, digest(&img.manifest));
+    assert_eq!(image.fetched.digest, digest(&img.manifest));
     assert_eq!(image.read_config(&client).await.unwrap(), img.config);
 }
 
@@ -178,7 +178,7 @@ async fn missing_manifest_is_manifest_unknown_naming_the_reference() {
     let client = anonymous(fast_options());
     let reference = Reference::parse(&format!("{}/kiln/absent:nope", reg.addr)).unwrap();
     let err = client
-        .resolve_image(&reference, &PlatformSpec::host())
+        .resolve_image(&reference, &Platform::host())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ManifestUnknown { .. }), "{err:?}");
@@ -245,7 +245,7 @@ async fn tls_without_the_ca_fails_with_a_certificate_error() {
     let client = RegistryClient::new(fast_options(), kc);
     let reference = Reference::parse(&format!("{}/kiln/secure:1", reg.addr)).unwrap();
     let err = client
-        .resolve_image(&reference, &PlatformSpec::host())
+        .resolve_image(&reference, &Platform::host())
         .await
         .unwrap_err();
     let mut chain = err.to_string();
@@ -318,7 +318,7 @@ async fn mirror_is_tried_first_and_the_original_after_it() {
         .unwrap();
     let client = anonymous(options.clone());
     let image = client
-        .resolve_image(&origin_ref, &PlatformSpec::host())
+        .resolve_image(&origin_ref, &Platform::host())
         .await
         .unwrap();
     assert_eq!(image.source.registry(), mirror.addr);
@@ -329,7 +329,7 @@ async fn mirror_is_tried_first_and_the_original_after_it() {
     options.skip_default_registry_fallback = true;
     let strict = anonymous(options);
     let err = strict
-        .resolve_image(&only_origin, &PlatformSpec::host())
+        .resolve_image(&only_origin, &Platform::host())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotOnAnyMirror { .. }), "{err:?}");

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use crate::harness::{TestImage, digest};
 use bytes::Bytes;
-use kiln_oci::Reference;
+use kiln_oci::{Platform, Reference};
 use kiln_registry::{
-    BlobPushed, BlobSource, BlobUpload, ConfigLocations, Error, Keychain, PlatformSpec,
-    RegistryClient, RegistryOptions, Repository,
+    BlobPushed, BlobSource, BlobUpload, ConfigLocations, Error, Keychain, RegistryClient,
+    RegistryOptions, Repository,
 };
 
 fn env(key: &str) -> String {
@@ -50,7 +50,7 @@ fn unique(name: &str) -> String {
 
 async fn read_all(client: &RegistryClient, image: &kiln_registry::RemoteImage) -> u64 {
     let mut total = 0;
-    for i in 0..image.layers.len() {
+    for i in 0..image.layers().len() {
         let mut r = image.open_layer(client, i).await.unwrap();
         while let Some(c) = r.next_chunk().await.unwrap() {
             total += c.len() as u64;
@@ -77,15 +77,15 @@ async fn base_images_of_both_media_type_families_pull_and_verify() {
     for (name, media_type) in cases {
         let reference = Reference::parse(&format!("{reg}/{name}")).unwrap();
         let image = client
-            .resolve_image(&reference, &PlatformSpec::parse("linux/amd64").unwrap())
+            .resolve_image(&reference, &"linux/amd64".parse::<Platform>().unwrap())
             .await
             .unwrap();
-        assert_eq!(image.manifest.media_type, media_type, "{name}");
-        assert_eq!(image.layers.len(), 1, "{name}");
+        assert_eq!(image.fetched.media_type().as_str(), media_type, "{name}");
+        assert_eq!(image.layers().len(), 1, "{name}");
         let size = read_all(&client, &image).await;
-        assert_eq!(size, image.layers[0].size, "{name}");
+        assert_eq!(size, image.layers()[0].size, "{name}");
         let config = image.read_config(&client).await.unwrap();
-        assert_eq!(digest(&config), image.config.digest, "{name}");
+        assert_eq!(digest(&config), image.config().digest, "{name}");
     }
 }
 
@@ -96,18 +96,18 @@ async fn platform_is_selected_from_an_index() {
     let client = RegistryClient::new(options(), Keychain::anonymous());
     let reference = Reference::parse(&format!("{reg}/multiarch:latest")).unwrap();
     let amd = client
-        .resolve_image(&reference, &PlatformSpec::parse("linux/amd64").unwrap())
+        .resolve_image(&reference, &"linux/amd64".parse::<Platform>().unwrap())
         .await
         .unwrap();
     let arm = client
-        .resolve_image(&reference, &PlatformSpec::parse("linux/arm64").unwrap())
+        .resolve_image(&reference, &"linux/arm64".parse::<Platform>().unwrap())
         .await
         .unwrap();
     assert!(amd.index_digest.is_some());
     assert_eq!(amd.index_digest, arm.index_digest);
-    assert_ne!(amd.manifest.digest, arm.manifest.digest);
+    assert_ne!(amd.fetched.digest, arm.fetched.digest);
     let err = client
-        .resolve_image(&reference, &PlatformSpec::parse("linux/s390x").unwrap())
+        .resolve_image(&reference, &"linux/s390x".parse::<Platform>().unwrap())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NoMatchingPlatform { .. }), "{err:?}");
@@ -121,13 +121,13 @@ async fn multi_layer_image_downloads_in_parallel() {
     let client = RegistryClient::new(options(), Keychain::anonymous());
     let reference = Reference::parse(&format!("{reg}/debian:bookworm")).unwrap();
     let image = client
-        .resolve_image(&reference, &PlatformSpec::parse("linux/amd64").unwrap())
+        .resolve_image(&reference, &"linux/amd64".parse::<Platform>().unwrap())
         .await
         .unwrap();
-    assert!(image.layers.len() > 1, "expected a multi-layer image");
+    assert!(image.layers().len() > 1, "expected a multi-layer image");
     let dir = tempfile::tempdir().unwrap();
     let jobs = image
-        .layers
+        .layers()
         .iter()
         .enumerate()
         .map(|(i, l)| {
@@ -139,7 +139,7 @@ async fn multi_layer_image_downloads_in_parallel() {
         })
         .collect();
     client.download_blobs(&image.source, jobs).await.unwrap();
-    for (i, l) in image.layers.iter().enumerate() {
+    for (i, l) in image.layers().iter().enumerate() {
         let bytes = std::fs::read(dir.path().join(i.to_string())).unwrap();
         assert_eq!(digest(&bytes), l.digest);
     }
@@ -193,7 +193,7 @@ async fn token_registry_push_mount_and_pull_with_one_token_per_scope_set() {
         .await
         .unwrap();
     let image = client
-        .resolve_image(&reference, &PlatformSpec::parse("linux/amd64").unwrap())
+        .resolve_image(&reference, &"linux/amd64".parse::<Platform>().unwrap())
         .await
         .unwrap();
     assert_eq!(read_all(&client, &image).await, img.layer.len() as u64);
@@ -255,7 +255,7 @@ async fn shared_tls_registry_with_its_ca_and_basic_auth() {
         BlobPushed::Uploaded
     );
     let pulled = client
-        .read_blob(&repo, &blob.digest, 1 << 20)
+        .read_blob(&repo, &blob.digest, None, 1 << 20)
         .await
         .unwrap();
     assert_eq!(pulled, img.layer);

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kiln_oci::Reference;
+use kiln_oci::{Platform, Reference};
 use kiln_registry::{
-    BlobPushed, BlobSource, BlobUpload, ConfigLocations, Keychain, ManifestPushed, PlatformSpec,
-    RegistryClient, RegistryOptions, Repository,
+    BlobPushed, BlobSource, BlobUpload, ConfigLocations, Keychain, ManifestPushed, RegistryClient,
+    RegistryOptions, Repository,
 };
 
 use crate::fake::{Fake, Handler, response};
@@ -178,10 +178,10 @@ async fn token_is_refreshed_after_a_401() {
     let c = client(&f, dir.path(), options());
     let reference = Reference::parse(&format!("{}/team/app:1", f.fake.addr)).unwrap();
     let image = c
-        .resolve_image(&reference, &PlatformSpec::host())
+        .resolve_image(&reference, &Platform::host())
         .await
         .unwrap();
-    assert_eq!(image.manifest.digest, digest(&f.img.manifest));
+    assert_eq!(image.fetched.digest, digest(&f.img.manifest));
     assert_eq!(f.token_requests.lock().unwrap().len(), 2);
 }
 
@@ -252,7 +252,7 @@ async fn redirected_blob_download_carries_no_authorization() {
     let c = client(&f, dir.path(), options());
     let repo = Repository::new(&f.fake.addr, "team/app");
     let got = c
-        .read_blob(&repo, &digest(&f.img.layer), 1 << 20)
+        .read_blob(&repo, &digest(&f.img.layer), None, 1 << 20)
         .await
         .unwrap();
     assert_eq!(got, f.img.layer);
