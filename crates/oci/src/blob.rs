@@ -126,6 +126,9 @@ impl<R: Read> Read for VerifyingReader<R> {
 mod tests {
     use super::*;
 
+    /// (blob bytes, declared size, which mismatch it must be)
+    type MismatchCase = (&'static [u8], u64, fn(&BlobMismatch) -> bool);
+
     fn verify(data: &[u8], digest: &Digest, size: u64) -> Result<Vec<u8>, BlobMismatch> {
         let mut out = Vec::new();
         let mut r = VerifyingReader::new(data, digest, size)
@@ -146,7 +149,7 @@ mod tests {
     #[test]
     fn mismatches_are_reported_with_the_blob_digest() {
         let d = Digest::of(b"hello");
-        let cases: [(&[u8], u64, fn(&BlobMismatch) -> bool); 4] = [
+        let cases: [MismatchCase; 4] = [
             (b"hellO", 5, |e| matches!(e, BlobMismatch::Digest { .. })),
             (b"hello!", 5, |e| {
                 matches!(e, BlobMismatch::TooLong { size: 5, .. })
