@@ -2,7 +2,7 @@
 //!
 //! Owns: reading the test environment that `scripts/testenv up` starts ([`env()`]), a
 //! fault-injecting proxy in front of a registry ([`FaultProxy`]), the image comparison of the
-//! oracle suite ([`compare`]), the
+//! oracle suite ([`compare`]), what a registry logged ([`RegistryLog`]), the
 //! bearer-token server behind the token registry ([`token`], run as `kiln-token-server`).
 //!
 //! Does not own: starting the registries or building the base images (`scripts/testenv`), or
@@ -10,8 +10,10 @@
 
 pub mod compare;
 mod env;
+pub mod log;
 pub mod proxy;
 pub mod token;
 
 pub use env::{DEFAULT_TESTENV_DIR, EnvError, TestEnv, env};
+pub use log::RegistryLog;
 pub use proxy::{FaultProxy, Rule, Target};

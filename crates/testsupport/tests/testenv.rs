@@ -1,5 +1,6 @@
 //! The test environment answers as the other tests expect: anonymous pulls on the plain
-//! registry, basic auth behind TLS, the bearer-token flow, and the four base images.
+//! registry, basic auth behind TLS, the bearer-token flow, the four base images, and the
+//! registry log lines that show a cross-repo mount.
 //!
 //! Needs `scripts/testenv up`; run with `cargo test -p kiln-testsupport -- --include-ignored`.
 
@@ -7,7 +8,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use aws_lc_rs::digest::{SHA256, digest};
-use kiln_testsupport::{TestEnv, env};
+use kiln_testsupport::log::Mount;
+use kiln_testsupport::{RegistryLog, TestEnv, env};
 use reqwest::{Client, StatusCode, header};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -296,4 +298,54 @@ fn base_images_are_in_the_plain_registry() {
         assert_eq!(config["architecture"], arch);
         assert_eq!(config["variant"].as_str(), variant);
     }
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn plain_registry_logs_cross_repo_mounts() {
+    let env = env();
+    let client = Client::new();
+    let base = format!("http://{}/v2", env.registry);
+    let manifest: serde_json::Value = client
+        .get(format!("{base}/busybox/manifests/latest"))
+        .header(header::ACCEPT, DOCKER_MANIFEST)
+        .send()
+        .await
+        .expect("GET manifest")
+        .json()
+        .await
+        .expect("manifest JSON");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("a layer")
+        .to_owned();
+
+    let log = RegistryLog::from_now(&env.registry_log).expect("the plain registry's log");
+    let mounted = client
+        .post(format!(
+            "{base}/kiln-testenv/mounted/blobs/uploads/?mount={layer}&from=busybox"
+        ))
+        .send()
+        .await
+        .expect("POST mount");
+    assert_eq!(mounted.status(), StatusCode::CREATED);
+
+    // The registry writes the line after the response; give it a moment.
+    let mut mounts = Vec::new();
+    for _ in 0..50 {
+        mounts = log.mounts().expect("read the log");
+        if !mounts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        mounts,
+        [Mount {
+            repository: "kiln-testenv/mounted".into(),
+            digest: layer,
+            from: "busybox".into(),
+            status: 201,
+        }]
+    );
 }
