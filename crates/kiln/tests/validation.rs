@@ -66,7 +66,7 @@ type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 #[test]
 fn refusals_name_the_flag_and_say_what_was_expected() {
     let b = Build::new();
-    let cases: [Case<'_>; 18] = [
+    let cases: [Case<'_>; 22] = [
         (&[], &[], "you must provide --destination, or use --no-push"),
         (
             &["--no-push=false"],
@@ -126,6 +126,34 @@ fn refusals_name_the_flag_and_say_what_was_expected() {
             &["--no-push", "--label=novalue"],
             &[],
             "invalid value \"novalue\" for --label",
+        ),
+        (
+            &["-d", "Registry.example/UPPER"],
+            &[],
+            "invalid --destination",
+        ),
+        (
+            &[
+                "-d",
+                "r.example/a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            ],
+            &[],
+            "names a digest",
+        ),
+        (
+            &[
+                "-d",
+                "r.example/a",
+                "--cache",
+                "--cache-repo=r.example/c:v1",
+            ],
+            &[],
+            "names a tag",
+        ),
+        (
+            &["-d", "r.example/a", "--cache", "--cache-repo=bad repo"],
+            &[],
+            "invalid --cache-repo",
         ),
         (
             &["--no-push", "--ignore-path=var/run"],
@@ -231,6 +259,37 @@ fn context_and_dockerfile_problems_are_refused() {
         );
         assert_eq!(code, Some(1), "{args:?}");
         assert!(stderr.contains(want), "{args:?}: want {want:?} in {stderr}");
+    }
+}
+
+#[test]
+fn cache_repo_is_inferred_from_the_first_destination() {
+    let b = Build::new();
+    let cases: [Case<'_>; 4] = [
+        (
+            &["-d", "r.example/app:1", "-d", "other.example/x"],
+            &[],
+            "repo: None",
+        ),
+        (
+            &["--cache", "-d", "r.example/app:1"],
+            &[],
+            "repo: Some(Registry(\"r.example/app/cache\"))",
+        ),
+        (
+            &["--cache", "-d", "busybox"],
+            &[],
+            "repo: Some(Registry(\"docker.io/library/busybox/cache\"))",
+        ),
+        (
+            &["--cache", "--no-push", "--cache-repo=oci:/tmp/c"],
+            &[],
+            "repo: Some(OciLayout(\"/tmp/c\"))",
+        ),
+    ];
+    for (args, vars, want) in cases {
+        let line = b.settings(args, vars);
+        assert!(line.contains(want), "{args:?}: want {want} in {line}");
     }
 }
 

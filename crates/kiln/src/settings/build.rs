@@ -13,6 +13,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kiln_oci::Reference;
+
 use super::context::{
     ContextFlags, ContextSettings, DockerfileSource, resolve_context, resolve_dockerfile,
 };
@@ -64,9 +66,10 @@ pub struct BuildArg {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushSettings {
-    /// `--destination`, in order; may be non-empty with `enabled` off, to name the image in
-    /// `--tar-path` and the image-name files.
-    pub destinations: Vec<String>,
+    /// `--destination`, in order, normalised (`busybox` is `docker.io/library/busybox:latest`);
+    /// may be non-empty with `enabled` off, to name the image in `--tar-path` and the
+    /// image-name files.
+    pub destinations: Vec<Reference>,
     /// Off with `--no-push` or `KANIKO_NO_PUSH`.
     pub enabled: bool,
     pub retry: u32,
@@ -90,7 +93,8 @@ pub struct OutputSettings {
 pub struct CacheSettings {
     /// `--cache`.
     pub enabled: bool,
-    /// `--cache-repo`; inferred from the first destination (`<dest>/cache`) when unset.
+    /// `--cache-repo`; with `--cache` and no `--cache-repo`, `REGISTRY/REPOSITORY/cache` of
+    /// the first destination, as Kaniko infers it.
     pub repo: Option<CacheRepo>,
     /// `--cache-dir`: base images put there by the warmer.
     pub dir: PathBuf,
@@ -104,7 +108,7 @@ pub struct CacheSettings {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheRepo {
-    /// A registry repository.
+    /// A registry repository, `registry/repository` without tag.
     Registry(String),
     /// `oci:PATH`: an OCI image layout on disk.
     OciLayout(PathBuf),
@@ -218,8 +222,25 @@ fn resolve_push(flags: &BuildFlags, env: &Environment) -> Result<PushSettings, S
     if !no_push && flags.destination.is_empty() {
         return Err(SettingsError::MissingDestination);
     }
+    let destinations = flags
+        .destination
+        .iter()
+        .map(|value| {
+            let reference =
+                Reference::parse(value).map_err(|source| SettingsError::InvalidDestination {
+                    value: value.clone(),
+                    source,
+                })?;
+            if reference.digest().is_some() {
+                return Err(SettingsError::DigestDestination {
+                    value: value.clone(),
+                });
+            }
+            Ok(reference)
+        })
+        .collect::<Result<_, _>>()?;
     Ok(PushSettings {
-        destinations: flags.destination.clone(),
+        destinations,
         enabled: !no_push,
         retry: flags.push_retry,
         ignore_immutable_tag_errors: flags.push_ignore_immutable_tag_errors,
@@ -233,20 +254,26 @@ fn resolve_cache(
     env: &Environment,
     warnings: &mut Vec<String>,
 ) -> Result<CacheSettings, SettingsError> {
-    let repo = flags
-        .cache_repo
-        .as_deref()
-        .filter(|r| !r.is_empty())
-        .map(|repo| match repo.strip_prefix("oci:") {
-            Some(path) => CacheRepo::OciLayout(env.absolute(path)),
-            None => CacheRepo::Registry(repo.to_owned()),
-        });
-    if flags.cache && repo.is_none() && !push.enabled {
+    let given = match flags.cache_repo.as_deref().filter(|r| !r.is_empty()) {
+        Some(repo) => Some(parse_cache_repo(repo, env)?),
+        None => None,
+    };
+    if flags.cache && given.is_none() && !push.enabled {
         return Err(SettingsError::CacheRepoRequired);
     }
-    if !flags.cache && repo.is_some() {
+    if !flags.cache && given.is_some() {
         warnings.push("--cache-repo has no effect without --cache".to_owned());
     }
+    let inferred = || {
+        push.destinations
+            .first()
+            .map(|dest| CacheRepo::Registry(format!("{}/cache", dest.context())))
+    };
+    let repo = match given {
+        Some(repo) => Some(repo),
+        None if flags.cache => inferred(),
+        None => None,
+    };
     Ok(CacheSettings {
         enabled: flags.cache,
         repo,
@@ -257,6 +284,24 @@ fn resolve_cache(
         compressed: flags.compressed_caching,
         push: !flags.no_push_cache,
     })
+}
+
+/// `oci:PATH` for a layout on disk, else a registry repository without tag or digest.
+fn parse_cache_repo(repo: &str, env: &Environment) -> Result<CacheRepo, SettingsError> {
+    if let Some(path) = repo.strip_prefix("oci:") {
+        return Ok(CacheRepo::OciLayout(env.absolute(path)));
+    }
+    let reference = Reference::parse(repo).map_err(|source| SettingsError::InvalidCacheRepo {
+        value: repo.to_owned(),
+        source,
+    })?;
+    let last = repo.rsplit('/').next().unwrap_or(repo);
+    if last.contains([':', '@']) {
+        return Err(SettingsError::TaggedCacheRepo {
+            value: repo.to_owned(),
+        });
+    }
+    Ok(CacheRepo::Registry(reference.context()))
 }
 
 fn resolve_outputs(

@@ -42,6 +42,26 @@ pub enum SettingsError {
         deprecated_value: String,
     },
 
+    #[error("invalid --destination {value:?}")]
+    InvalidDestination {
+        value: String,
+        #[source]
+        source: kiln_oci::ReferenceError,
+    },
+
+    #[error("--destination {value:?} names a digest; a destination is a tag")]
+    DigestDestination { value: String },
+
+    #[error("invalid --cache-repo {value:?}")]
+    InvalidCacheRepo {
+        value: String,
+        #[source]
+        source: kiln_oci::ReferenceError,
+    },
+
+    #[error("--cache-repo {value:?} names a tag or digest; kiln tags cache images itself")]
+    TaggedCacheRepo { value: String },
+
     #[error("--bucket and --context both name the build context")]
     BucketAndContext,
 
@@ -96,6 +116,8 @@ impl SettingsError {
                  then relative to --context",
             ),
             Self::Conflicting { .. } => Some("drop the deprecated spelling"),
+            Self::DigestDestination { .. } => Some("push to a tag: REGISTRY/REPOSITORY[:TAG]"),
+            Self::TaggedCacheRepo { .. } => Some("name the repository only: REGISTRY/REPOSITORY"),
             Self::BucketAndContext => Some("use --context gs://BUCKET/PATH alone"),
             _ => None,
         }
