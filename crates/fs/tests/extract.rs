@@ -259,6 +259,25 @@ fn entries_replace_directories_with_files_and_files_with_directories() {
 }
 
 #[test]
+fn a_directory_replaced_by_a_symlink_redirects_later_entries() {
+    let layer = Tar::with([
+        dir("b"),
+        dir("a"),
+        file("a/x", "x"),
+        symlink("a", "/b"),
+        file("a/y", "y"),
+    ]);
+    assert_eq!(
+        tree(&[layer]),
+        [
+            "a link 777 0:0 -> /b",
+            "b dir 755 0:0",
+            "b/y file 644 0:0 \"y\""
+        ]
+    );
+}
+
+#[test]
 fn layers_in_any_compression_apply_in_order() {
     let one = Tar::with([file("f", "one"), file("only-one", "1")]);
     let two = Tar::with([file("f", "two"), file(".wh.only-one", "")]);

@@ -30,6 +30,10 @@ pub(super) struct Applier<'a> {
     links: HashSet<Vec<u8>>,
     /// Directories whose mode and mtime are applied at the end.
     dirs: Vec<(Vec<u8>, Metadata)>,
+    /// The parent directory of the last entry: most entries share their predecessor's parent,
+    /// and creating files or directories cannot change what it resolves to. Anything that
+    /// removes, replaces or links clears it.
+    cache: Option<(PathBuf, Parent)>,
     report: Report,
     buffer: Vec<u8>,
 }
@@ -42,6 +46,7 @@ impl<'a> Applier<'a> {
             written: HashSet::new(),
             links: HashSet::new(),
             dirs: Vec::new(),
+            cache: None,
             report: Report::default(),
             buffer: vec![0; COPY_BUFFER],
         }
@@ -116,6 +121,26 @@ impl<'a> Applier<'a> {
         Ok(self.report)
     }
 
+    /// The parent of `path` (created if missing) and its last component, through the cache.
+    fn parent_of(&mut self, path: &Path) -> Result<Parent, resolve::Error> {
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+            if let Some((cached, parent)) = &self.cache {
+                if cached == dir {
+                    return Ok(parent.sibling(name));
+                }
+            }
+            let parent = self.root.open_parent_create(path)?;
+            self.cache = Some((dir.to_path_buf(), parent.sibling(name)));
+            return Ok(parent);
+        }
+        self.root.open_parent_create(path)
+    }
+
+    /// Forgets the cached parent after anything that may change what paths resolve to.
+    pub(super) fn invalidate(&mut self) {
+        self.cache = None;
+    }
+
     fn mark_written(&mut self, rel: &[u8]) {
         if self.options.source != Source::Layer {
             return;
@@ -142,10 +167,11 @@ impl<'a> Applier<'a> {
     }
 
     fn dir(&mut self, entry: &Entry, rel: &[u8], path: &Path) -> Result<(), resolve::Error> {
-        let parent = self.root.open_parent_create(path)?;
+        let parent = self.parent_of(path)?;
         match parent.kind()? {
             Some(FileType::Directory) => {}
             Some(_) => {
+                self.invalidate();
                 parent.remove_all()?;
                 parent.mkdir(0o755)?;
             }
@@ -163,10 +189,11 @@ impl<'a> Applier<'a> {
             entry: entry.display(),
             source,
         };
-        let parent = self.root.open_parent_create(path).map_err(apply_err)?;
+        let parent = self.parent_of(path).map_err(apply_err)?;
         let mut file = match parent.create_file(0o600) {
             Ok(file) => file,
             Err(_) => {
+                self.invalidate();
                 parent.remove_all().map_err(apply_err)?;
                 parent.create_file(0o600).map_err(apply_err)?
             }
@@ -189,6 +216,7 @@ impl<'a> Applier<'a> {
 
     fn symlink(&mut self, entry: &Entry, rel: &[u8], path: &Path) -> Result<(), resolve::Error> {
         let target = entry.link.as_deref().unwrap_or_default();
+        self.invalidate();
         let parent = self.root.open_parent_create(path)?;
         parent.remove_all()?;
         parent.symlink(Path::new(OsStr::from_bytes(target)))?;
@@ -219,6 +247,7 @@ impl<'a> Applier<'a> {
         if source_path == path {
             return Ok(());
         }
+        self.invalidate();
         let link = || -> Result<(), resolve::Error> {
             let source = self.root.open_parent(&source_path)?;
             let parent = self.root.open_parent_create(path)?;
@@ -238,6 +267,7 @@ impl<'a> Applier<'a> {
             EntryKind::BlockDevice => NodeKind::BlockDevice { major, minor },
             _ => NodeKind::Fifo,
         };
+        self.invalidate();
         let parent = self.root.open_parent_create(path)?;
         parent.remove_all()?;
         if self.options.rootless && kind != NodeKind::Fifo {

@@ -25,6 +25,7 @@ const META_PREFIX: &[u8] = b".wh..wh.";
 impl Applier<'_> {
     /// Applies the whiteout entry at `rel`, whose last component starts with `.wh.`.
     pub(super) fn whiteout(&mut self, entry: &Entry, rel: &[u8]) -> Result<(), Error> {
+        self.invalidate();
         let (dir, name) = match rel.iter().rposition(|b| *b == b'/') {
             Some(i) => (&rel[..i], &rel[i + 1..]),
             None => (&rel[..0], rel),

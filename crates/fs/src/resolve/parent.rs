@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 
@@ -28,19 +29,33 @@ pub enum NodeKind {
 /// The directory fd of a path's parent, resolved inside the rootfs, and its last component.
 #[derive(Debug)]
 pub struct Parent {
-    dir: OwnedFd,
+    dir: Arc<OwnedFd>,
     name: OsString,
     path: PathBuf,
 }
 
 impl Parent {
     pub(super) fn new(dir: OwnedFd, name: OsString, path: PathBuf) -> Parent {
-        Parent { dir, name, path }
+        Parent {
+            dir: Arc::new(dir),
+            name,
+            path,
+        }
+    }
+
+    /// Another entry of the same directory, sharing its fd: for callers that write many
+    /// entries into one directory and know that nothing renamed or removed it meanwhile.
+    pub fn sibling(&self, name: &OsStr) -> Parent {
+        Parent {
+            dir: Arc::clone(&self.dir),
+            name: name.to_owned(),
+            path: self.path.with_file_name(name),
+        }
     }
 
     /// The parent directory (`O_PATH`).
     pub fn dir(&self) -> BorrowedFd<'_> {
-        self.dir.as_fd()
+        self.dir.as_ref().as_fd()
     }
 
     /// The last component.
