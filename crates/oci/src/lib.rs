@@ -12,8 +12,11 @@ mod blob;
 mod config;
 mod descriptor;
 mod digest;
+#[cfg(test)]
+mod fixture;
 mod image;
 mod json;
+mod layout;
 mod manifest;
 mod media_type;
 mod outputs;
@@ -26,6 +29,7 @@ pub use descriptor::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor};
 pub use digest::{DiffId, Digest, DigestError, Sha256};
 pub use image::{ImageError, LocalImage};
 pub use json::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, ReadError, read_bounded, to_canonical_json};
+pub use layout::{Layout, LayoutError, OCI_LAYOUT_FILE};
 pub use manifest::{Index, Manifest, ManifestError, ManifestOrIndex};
 pub use media_type::{ACCEPTED_MANIFEST_TYPES, Compression, Family, MediaType};
 pub use outputs::{
