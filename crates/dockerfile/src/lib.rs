@@ -38,3 +38,4 @@ pub mod scope;
 
 pub use scope::{ArgScope, Predefined};
 pub mod dump;
+pub mod ignore;
