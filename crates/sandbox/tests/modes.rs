@@ -173,3 +173,157 @@ fn rootless_as_an_unprivileged_user_maps_it_to_root() {
         "{out:?}"
     );
 }
+
+/// A Docker image made from a directory, removed again when dropped.
+struct ImportedImage(String);
+
+impl ImportedImage {
+    fn import(root: &Path) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tag = format!("kiln-sandbox-test:{}-{nanos}", std::process::id());
+        let script = format!(
+            "tar -C '{}' -c . | docker import - '{tag}' >/dev/null",
+            root.display()
+        );
+        let status = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .status()
+            .expect("sh");
+        assert!(
+            status.success(),
+            "docker import failed: this test needs a running Docker Engine"
+        );
+        ImportedImage(tag)
+    }
+}
+
+impl Drop for ImportedImage {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rmi", "--force", &self.0])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn auto_in_a_default_container_runs_in_place() {
+    let rootfs = busybox_rootfs();
+    install_tool(rootfs.path());
+    let image = ImportedImage::import(rootfs.path());
+    // A pod's conditions: no --privileged, default capabilities and seccomp profile.
+    let docker = |args: &[&str]| {
+        let mut command = std::process::Command::new("docker");
+        command.args(["run", "--rm", &image.0]).args(args);
+        output(command)
+    };
+    let (code, out, err) = docker(&["/kiln-sandbox-test", "probe"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out[0].starts_with("none: no namespace isolation is allowed"),
+        "{out:?}"
+    );
+
+    let script = "echo in-container; id -u; sleep 30 & exit 4";
+    let started = std::time::Instant::now();
+    let (code, out, err) = docker(&[
+        "/kiln-sandbox-test",
+        "run",
+        "--isolation",
+        "auto",
+        "--user",
+        "app",
+        "--env",
+        "PATH=/bin",
+        "/",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(code, 4, "{out:?} {err}");
+    assert_eq!(out, ["stdout: in-container", "stdout: 1000"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the background sleep was waited for"
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn rootless_with_subordinate_ids_maps_them_through_newuidmap() {
+    let rootfs = busybox_rootfs();
+    let root = rootfs.path();
+    let chown = std::process::Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(root)
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    // The ranges live only in a throwaway mount namespace, bound over the host's files.
+    let ranges = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(ranges.path(), format!("{NOBODY}:100000:65536\n")).expect("write ranges");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(ranges.path(), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let script = "mount --bind \"$1\" /etc/subuid && mount --bind \"$1\" /etc/subgid && shift && exec \"$@\"";
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(ranges.path())
+        .args([
+            "setpriv",
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+        ])
+        .args([
+            TOOL,
+            "run",
+            "--isolation",
+            "rootless",
+            "--user",
+            "app",
+            "--env",
+            "PATH=/bin",
+        ])
+        .arg(root)
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "id; cat /proc/self/uid_map; touch /tmp/by-app",
+        ]);
+    let (code, out, err) = output(command);
+    assert_eq!(code, 0, "{out:?} {err}");
+    assert_eq!(
+        out[0],
+        "stdout: uid=1000(app) gid=1000(app) groups=10(wheel),50(staff)"
+    );
+    let maps: Vec<Vec<&str>> = out[1..3]
+        .iter()
+        .map(|l| l.split_whitespace().skip(1).collect())
+        .collect();
+    assert_eq!(
+        maps,
+        [vec!["0", "65534", "1"], vec!["1", "100000", "65536"]]
+    );
+    // uid 1000 inside is 100000 + 999 outside.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(root.join("tmp/by-app"))
+            .expect("by-app")
+            .uid(),
+        100_999
+    );
+}
