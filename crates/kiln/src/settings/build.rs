@@ -437,3 +437,151 @@ fn resolve_layers(flags: &BuildFlags, env: &Environment) -> Result<LayerSettings
         force_build_metadata: flags.force_build_metadata,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        flags: BuildFlags,
+    }
+
+    fn flags(args: &[&str]) -> BuildFlags {
+        Probe::try_parse_from(std::iter::once("probe").chain(args.iter().copied()))
+            .map(|p| p.flags)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        Environment::new(vars.iter().copied(), "/work")
+    }
+
+    #[test]
+    fn compression_levels_are_checked_per_algorithm() {
+        let cases: [(&[&str], Option<Option<u32>>); 8] = [
+            (&[], Some(None)),
+            (&["--compression-level=-1"], Some(None)),
+            (&["--compression-level=0"], Some(Some(0))),
+            (&["--compression-level=9"], Some(Some(9))),
+            (&["--compression-level=10"], None),
+            (
+                &["--compression=zstd", "--compression-level=22"],
+                Some(Some(22)),
+            ),
+            (&["--compression=zstd", "--compression-level=0"], None),
+            (&["--compression-level=-2"], None),
+        ];
+        for (args, want) in cases {
+            let got = resolve_layers(&flags(args), &env(&[])).ok();
+            assert_eq!(got.map(|l| l.compression_level), want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn kaniko_no_push_overrides_the_flag() {
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], Option<bool>);
+        let cases: [Case<'_>; 6] = [
+            (&["-d", "r.example/a"], &[], Some(true)),
+            (&["--no-push"], &[], Some(false)),
+            (&[], &[("KANIKO_NO_PUSH", "true")], Some(false)),
+            (
+                &["--no-push", "-d", "r.example/a"],
+                &[("KANIKO_NO_PUSH", "false")],
+                Some(true),
+            ),
+            (&["--no-push"], &[("KANIKO_NO_PUSH", "false")], None),
+            (&["--no-push"], &[("KANIKO_NO_PUSH", "")], None),
+        ];
+        for (args, vars, want) in cases {
+            let got = resolve_push(&flags(args), &env(vars))
+                .ok()
+                .map(|p| p.enabled);
+            assert_eq!(got, want, "{args:?} {vars:?}");
+        }
+    }
+
+    #[test]
+    fn cache_repo_forms() {
+        let cases = [
+            (
+                "r.example/app/cache",
+                Some(CacheRepo::Registry("r.example/app/cache".into())),
+            ),
+            (
+                "localhost:5000/cache",
+                Some(CacheRepo::Registry("localhost:5000/cache".into())),
+            ),
+            (
+                "cache",
+                Some(CacheRepo::Registry("docker.io/library/cache".into())),
+            ),
+            (
+                "oci:/layouts/cache",
+                Some(CacheRepo::OciLayout("/layouts/cache".into())),
+            ),
+            ("oci:rel", Some(CacheRepo::OciLayout("/work/rel".into()))),
+            ("r.example/app:tag", None),
+            ("r.example/app@sha256:0123", None),
+            ("Bad Repo", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_cache_repo(input, &env(&[])).ok(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn labels_split_at_the_first_equals_sign() {
+        let labels = ["a=1".to_owned(), "b=x=y".to_owned(), "c=".to_owned()];
+        let got = resolve_labels(&labels).ok();
+        let want = [("a", "1"), ("b", "x=y"), ("c", "")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .to_vec();
+        assert_eq!(got, Some(want));
+        assert!(resolve_labels(&["novalue".to_owned()]).is_err());
+        assert!(resolve_labels(&["=v".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn var_run_is_ignored_unless_told_otherwise() {
+        let cases: [(&[&str], Option<bool>); 6] = [
+            (&[], Some(true)),
+            (&["--ignore-var-run=false"], Some(false)),
+            (&["--whitelist-var-run=false"], Some(false)),
+            (&["--ignore-var-run"], Some(true)),
+            (
+                &["--ignore-var-run=false", "--whitelist-var-run=false"],
+                Some(false),
+            ),
+            (
+                &["--ignore-var-run=true", "--whitelist-var-run=false"],
+                None,
+            ),
+        ];
+        for (args, want) in cases {
+            let got = resolve_snapshot(&flags(args), &mut Vec::new()).ok();
+            assert_eq!(got.map(|s| s.ignore_var_run), want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn outputs_need_a_destination_only_to_name_the_image() {
+        let cases: [(&[&str], bool); 6] = [
+            (&["--no-push", "--digest-file=d"], true),
+            (&["--no-push", "--oci-layout-path=l"], true),
+            (&["--no-push", "--tar-path=t"], false),
+            (&["--no-push", "--tar-path=t", "-d", "r.example/a"], true),
+            (&["--no-push", "--image-name-with-digest-file=f"], false),
+            (&["--no-push", "--image-name-tag-with-digest-file=f"], false),
+        ];
+        for (args, ok) in cases {
+            let f = flags(args);
+            let push = resolve_push(&f, &env(&[])).expect("push settings");
+            let got = resolve_outputs(&f, &push, &env(&[]), &mut Vec::new());
+            assert_eq!(got.is_ok(), ok, "{args:?}");
+        }
+    }
+}
