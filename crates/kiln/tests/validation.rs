@@ -473,3 +473,42 @@ fn warm_refusals() {
         "warming the cache is not supported yet",
     ));
 }
+
+#[test]
+fn an_invalid_destination_shows_the_reference_error_as_its_cause() {
+    let (code, stderr) = Build::new().run(&["-d", "Registry.example/UPPER"], &[]);
+    assert_eq!(code, Some(1));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        "error: invalid --destination \"Registry.example/UPPER\""
+    );
+    assert!(
+        lines[1].starts_with("  caused by: invalid reference") && lines[1].contains("lowercase"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn repeated_list_flags_accumulate_in_order() {
+    let b = Build::new();
+    let line = b.settings(
+        &[
+            "-d",
+            "r.example/a",
+            "--destination=r.example/b:2",
+            "--label=x=1",
+            "--label",
+            "y=2",
+        ],
+        &[],
+    );
+    assert!(
+        line.contains("destinations: [Reference(r.example/a:latest), Reference(r.example/b:2)]"),
+        "{line}"
+    );
+    assert!(
+        line.contains("labels: [(\"x\", \"1\"), (\"y\", \"2\")]"),
+        "{line}"
+    );
+}
