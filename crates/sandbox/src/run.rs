@@ -29,18 +29,24 @@ use crate::wire::{self, Report, Request};
 #[derive(Debug)]
 pub struct Sandbox {
     program: PathBuf,
+    /// The init's `argv[0]` when it differs from `program`.
+    arg0: Option<String>,
     probed: OnceLock<Probe>,
 }
 
 impl Sandbox {
-    /// A sandbox whose init is the running binary (`/proc/self/exe`), which must call
-    /// [`crate::init::main_if_requested`] first thing in `main`.
-    pub fn current_exe() -> Result<Self> {
-        let program = std::env::current_exe().map_err(|source| Error::Spawn {
-            program: PathBuf::from("/proc/self/exe"),
-            source,
-        })?;
-        Ok(Self::with_program(program))
+    /// A sandbox whose init is the running binary, which must call
+    /// [`crate::init::main_if_requested`] first thing in `main`. It is started through
+    /// `/proc/self/exe`, so a binary replaced or deleted on disk since it started (an upgrade,
+    /// a rebuild) still re-executes itself, under its own name in `ps`.
+    pub fn current_exe() -> Self {
+        let name = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "kiln".to_owned());
+        let mut sandbox = Self::with_program("/proc/self/exe");
+        sandbox.arg0 = Some(name);
+        sandbox
     }
 
     /// A sandbox whose init is `program` (a binary calling
@@ -48,6 +54,7 @@ impl Sandbox {
     pub fn with_program(program: impl Into<PathBuf>) -> Self {
         Sandbox {
             program: program.into(),
+            arg0: None,
             probed: OnceLock::new(),
         }
     }
@@ -157,6 +164,9 @@ impl Sandbox {
 
     fn spawn(&self, status_w: &OwnedFd) -> Result<std::process::Child> {
         let mut command = std::process::Command::new(&self.program);
+        if let Some(arg0) = &self.arg0 {
+            command.arg0(arg0);
+        }
         command
             .arg(INIT_ARG)
             .env_clear()

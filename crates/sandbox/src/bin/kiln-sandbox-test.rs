@@ -29,7 +29,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<u8, String> {
-    let sandbox = Sandbox::current_exe().map_err(|e| e.to_string())?;
+    let sandbox = Sandbox::current_exe();
     match args.first().map(String::as_str) {
         Some("probe") => {
             let probe = sandbox.probe().map_err(|e| e.to_string())?;
