@@ -22,6 +22,7 @@ mod media_type;
 mod outputs;
 mod platform;
 mod reference;
+mod tarball;
 
 pub use blob::{BlobMismatch, VerifyingReader};
 pub use config::{Config, ConfigFile, Empty, HealthConfig, History, RootFs};
@@ -38,3 +39,4 @@ pub use outputs::{
 };
 pub use platform::{Platform, PlatformError};
 pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIAS, Reference, ReferenceError};
+pub use tarball::{TarballError, write_docker_archive, write_docker_archive_file};
