@@ -238,11 +238,12 @@ impl Error {
         match self {
             Error::Response(r) => r.is_retryable(),
             Error::Transport { source, .. } => {
-                source.is_connect()
+                (source.is_connect()
                     || source.is_timeout()
                     || source.is_request()
                     || source.is_body()
-                    || source.is_decode()
+                    || source.is_decode())
+                    && !is_certificate_error(source)
             }
             Error::Unreachable { source, .. } => source.is_retryable(),
             _ => false,
@@ -296,6 +297,19 @@ impl Error {
             source: source.without_url(),
         }
     }
+}
+
+/// A TLS verification failure: it will fail the same way next time, so it is not retried.
+fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string().to_lowercase();
+        if text.contains("invalid peer certificate") || text.contains("certificate verify failed") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 impl From<ResponseError> for Error {

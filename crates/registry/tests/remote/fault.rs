@@ -177,3 +177,30 @@ async fn auth_failures_are_not_retried() {
     let text = format!("{err} {:?}", err.response());
     assert!(text.contains("DENIED"), "{text}");
 }
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn schema1_manifest_is_refused_naming_the_reference() {
+    let handler: Arc<Handler> = Arc::new(|_, req, _| {
+        if req.starts_with("GET /v2/ ") {
+            return response("200 OK", &[], b"", 0);
+        }
+        let body = br#"{"schemaVersion":1,"name":"kiln/old","tag":"1","fsLayers":[],"history":[]}"#;
+        let ct = (
+            "Content-Type",
+            "application/vnd.docker.distribution.manifest.v1+prettyjws".to_owned(),
+        );
+        response("200 OK", &[ct], body, body.len())
+    });
+    let fake = Fake::start(handler).await;
+    let client = RegistryClient::new(fast(), Keychain::anonymous());
+    let reference = Reference::parse(&format!("{}/kiln/old:1", fake.addr)).unwrap();
+    let err = client
+        .resolve_image(&reference, &Platform::host())
+        .await
+        .unwrap_err();
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(err.to_string().contains("kiln/old:1"), "{err}");
+    assert!(source.is_some_and(|s| s.contains("schema 1")), "{err:?}");
+    assert_eq!(fake.requests("/manifests/").len(), 1, "not worth a retry");
+}

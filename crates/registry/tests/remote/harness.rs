@@ -79,25 +79,70 @@ fn make_tls(dir: &Path) {
         .arg(p("ext.cnf")));
 }
 
+/// `client.pem`/`client.key`, signed by the CA in `dir`, for TLS client authentication.
+fn make_client_cert(dir: &Path) {
+    let p = |n: &str| dir.join(n);
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=kiln test client",
+        ])
+        .arg("-keyout")
+        .arg(p("client.key"))
+        .arg("-out")
+        .arg(p("client.csr")));
+    std::fs::write(
+        p("client-ext.cnf"),
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("client.csr"))
+        .arg("-CA")
+        .arg(p("ca.pem"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-out")
+        .arg(p("client.pem"))
+        .arg("-extfile")
+        .arg(p("client-ext.cnf")));
+}
+
 impl TestRegistry {
     /// Plain HTTP, anonymous.
     pub fn plain() -> Self {
-        Self::start(None)
+        Self::start(None, false)
     }
 
     /// TLS with a generated CA and basic auth; returns the CA and the credentials.
     pub fn tls() -> (Self, Tls) {
+        Self::tls_with(false)
+    }
+
+    /// Like [`TestRegistry::tls`], and the registry demands a client certificate signed by the
+    /// same CA: `client.pem` and `client.key` in the registry's dir.
+    pub fn tls_client_auth() -> (Self, Tls) {
+        Self::tls_with(true)
+    }
+
+    fn tls_with(client_auth: bool) -> (Self, Tls) {
         let tls = Tls {
             ca: PathBuf::new(),
             user: "kiln",
             password: "s3cret-pw",
         };
-        let reg = Self::start(Some(&tls));
+        let reg = Self::start(Some(&tls), client_auth);
         let ca = reg.dir.path().join("ca.pem");
         (reg, Tls { ca, ..tls })
     }
 
-    fn start(tls: Option<&Tls>) -> Self {
+    fn start(tls: Option<&Tls>, client_auth: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -114,6 +159,13 @@ impl TestRegistry {
                 dir.path().join("server.pem").display(),
                 dir.path().join("server.key").display()
             ));
+            if client_auth {
+                make_client_cert(dir.path());
+                config.push_str(&format!(
+                    "    clientcas:\n      - {}\n",
+                    dir.path().join("ca.pem").display()
+                ));
+            }
             let out = Command::new("htpasswd")
                 .args(["-Bbn", t.user, t.password])
                 .output()

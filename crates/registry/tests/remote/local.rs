@@ -6,8 +6,8 @@ use crate::harness::{TestImage, TestRegistry, digest};
 use bytes::Bytes;
 use kiln_oci::{Platform, Reference};
 use kiln_registry::{
-    BlobPushed, BlobSource, BlobUpload, ConfigLocations, Error, Keychain, RegistryClient,
-    RegistryOptions, Repository,
+    BlobPushed, BlobSource, BlobUpload, ClientCertificate, ConfigLocations, Direction, Error,
+    Keychain, RegistryClient, RegistryOptions, Repository,
 };
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -375,4 +375,100 @@ async fn corrupted_blob_is_a_digest_mismatch_naming_the_blob() {
     };
     assert!(matches!(err, Error::DigestMismatch { .. }), "{err:?}");
     assert!(err.to_string().contains(upload.digest.as_str()), "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn client_certificate_is_presented_when_configured() {
+    let (reg, tls) = TestRegistry::tls_client_auth();
+    let dir = tempfile::tempdir().unwrap();
+    let base = RegistryOptions {
+        certificates: [(reg.addr.clone(), tls.ca.clone())].into(),
+        ..fast_options()
+    };
+    let repo = Repository::new(&reg.addr, "kiln/mtls");
+    let without = RegistryClient::new(
+        base.clone(),
+        keychain(dir.path(), &reg.addr, tls.user, tls.password),
+    );
+    let err = without.check_push_permission(&repo).await.unwrap_err();
+    assert!(
+        err.response().is_none(),
+        "expected a TLS failure, got {err}"
+    );
+
+    let cert = ClientCertificate {
+        cert: reg.dir.path().join("client.pem"),
+        key: reg.dir.path().join("client.key"),
+    };
+    let with = RegistryClient::new(
+        RegistryOptions {
+            client_certificates: [(reg.addr.clone(), cert)].into(),
+            ..base
+        },
+        keychain(dir.path(), &reg.addr, tls.user, tls.password),
+    );
+    with.check_push_permission(&repo).await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn ssl_cert_dir_certificates_are_trusted() {
+    let (reg, tls) = TestRegistry::tls();
+    let certs = tempfile::tempdir().unwrap();
+    std::fs::copy(&tls.ca, certs.path().join("kiln-test-ca.pem")).unwrap();
+    std::fs::write(certs.path().join("README"), "not a certificate").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = RegistryClient::new(
+        RegistryOptions {
+            ssl_cert_dir: Some(certs.path().to_owned()),
+            ..fast_options()
+        },
+        keychain(dir.path(), &reg.addr, tls.user, tls.password),
+    );
+    client
+        .check_push_permission(&Repository::new(&reg.addr, "kiln/certdir"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn manifest_is_put_to_every_destination() {
+    let reg = TestRegistry::plain();
+    let client = anonymous(fast_options());
+    let img = TestImage::new(1_000, 9);
+    let first = Reference::parse(&format!("{}/kiln/dest-a:1", reg.addr)).unwrap();
+    push_image(&client, &first, &img).await;
+    let others = [
+        Reference::parse(&format!("{}/kiln/dest-a:2", reg.addr)).unwrap(),
+        Reference::parse(&format!("{}/kiln/dest-b:latest", reg.addr)).unwrap(),
+    ];
+    // dest-b needs the blobs too: mount them from dest-a.
+    let source = Repository::of(&first);
+    for (bytes, _) in [(&img.layer, 0), (&img.config, 1)] {
+        let upload = BlobUpload {
+            digest: digest(bytes),
+            size: bytes.len() as u64,
+            source: BlobSource::Bytes(Bytes::from(bytes.clone())),
+            mount_from: vec![source.clone()],
+        };
+        client
+            .push_blob(&Repository::of(&others[1]), &upload)
+            .await
+            .unwrap();
+    }
+    let pushed = client
+        .push_manifest(&others, OCI_MANIFEST, &img.manifest)
+        .await
+        .unwrap();
+    assert_eq!(pushed.len(), 2);
+    for r in &others {
+        let head = client
+            .head_manifest(&Repository::of(r), &r.identifier(), Direction::Pull)
+            .await
+            .unwrap()
+            .expect("manifest present");
+        assert_eq!(head.digest, Some(digest(&img.manifest)), "{r}");
+    }
 }
