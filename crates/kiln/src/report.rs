@@ -46,14 +46,31 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(FAILURE)
 }
 
-/// Prints a command-line error as clap renders it, with Kaniko's exit codes.
+/// Prints help and version output as clap renders it, and command-line errors with clap's
+/// `tip:` lines turned into kiln's `hint:` lines; exit codes as Kaniko's.
 pub fn report_clap(err: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    let _ = err.print();
     match err.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-        _ => ExitCode::from(FAILURE),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprint!("{}", render_clap(&err.render().to_string()));
+            ExitCode::from(FAILURE)
+        }
     }
+}
+
+/// clap's rendering with each `  tip: ...` line as `hint: ...`.
+fn render_clap(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(|line| match line.strip_prefix("  tip: ") {
+            Some(tip) => format!("hint: {tip}\n"),
+            None => format!("{line}\n"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -73,6 +90,15 @@ mod tests {
                  e.g. with --tar-path or --oci-layout-path",
             ]
         );
+    }
+
+    #[test]
+    fn clap_tips_become_hints() {
+        let rendered = "error: unexpected argument '--destinaton' found\n\n  tip: a similar \
+                        argument exists: '--destination'\n\nUsage: kiln build [OPTIONS]\n";
+        let want = "error: unexpected argument '--destinaton' found\n\nhint: a similar argument \
+                    exists: '--destination'\n\nUsage: kiln build [OPTIONS]\n";
+        assert_eq!(render_clap(rendered), want);
     }
 
     #[test]

@@ -309,7 +309,9 @@ fn unknown_flags_fail_with_exit_code_one_and_a_suggestion() {
         .assert()
         .code(1)
         .stderr(
-            predicate::str::contains("--destinaton").and(predicate::str::contains("--destination")),
+            predicate::str::starts_with("error: unexpected argument '--destinaton'").and(
+                predicate::str::contains("\nhint: a similar argument exists: '--destination'"),
+            ),
         );
 }
 
