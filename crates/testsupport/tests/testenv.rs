@@ -349,3 +349,78 @@ async fn plain_registry_logs_cross_repo_mounts() {
         }]
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn token_realm_serves_oauth2_password_and_refresh_grants() {
+    let env = env();
+    let client = Client::new();
+    let base = format!("http://{}/v2", env.token_registry);
+    let ping = client
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("GET /v2/");
+    let (_, params) = challenge(&www_authenticate(&ping));
+    let realm = params.get("realm").expect("realm");
+    let service = params.get("service").expect("service");
+    let scope = "repository:kiln-testenv/oauth:pull";
+
+    let form = |fields: &[(&str, &str)]| {
+        fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.replace(' ', "+")))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let password: serde_json::Value = client
+        .post(realm)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "password"),
+            ("username", &env.token_user),
+            ("password", &env.token_password),
+            ("service", service),
+            ("scope", scope),
+            ("client_id", "kiln-tests"),
+            ("access_type", "offline"),
+        ]))
+        .send()
+        .await
+        .expect("password grant")
+        .json()
+        .await
+        .expect("token JSON");
+    let refresh = password["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a refresh token in {password}"));
+
+    let refreshed: serde_json::Value = client
+        .post(realm)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("service", service),
+            ("scope", scope),
+            ("client_id", "kiln-tests"),
+        ]))
+        .send()
+        .await
+        .expect("refresh grant")
+        .json()
+        .await
+        .expect("token JSON");
+    let token = refreshed["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an access token in {refreshed}"));
+
+    // Authorised: the repository does not exist yet, which is 404, not 401.
+    let tags = client
+        .get(format!("{base}/kiln-testenv/oauth/tags/list"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET tags");
+    assert_eq!(tags.status(), StatusCode::NOT_FOUND);
+}

@@ -91,6 +91,16 @@ impl Signer {
         })
     }
 
+    /// A signer from a PKCS#8 P-256 key and the DER certificate to name in `x5c`.
+    pub fn from_der(key_pkcs8: &[u8], certificate_der: Vec<u8>) -> Option<Self> {
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, key_pkcs8).ok()?;
+        Some(Self {
+            key,
+            certificate_der,
+            rng: SystemRandom::new(),
+        })
+    }
+
     /// Signs `claims` into a compact JWS: `header.claims.signature`, each base64url.
     pub fn sign(&self, claims: &Claims<'_>) -> Result<String, JwtError> {
         let certificate = STANDARD.encode(&self.certificate_der);
@@ -184,6 +194,52 @@ mod tests {
     fn decode_pem_reports_bad_base64() {
         let text = "-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----";
         assert!(matches!(decode_pem(text, "PRIVATE KEY"), Some(Err(_))));
+    }
+
+    #[test]
+    fn signed_tokens_verify_with_the_public_key_and_carry_the_certificate() {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, KeyPair, UnparsedPublicKey};
+
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("key generation");
+        let signer = Signer::from_der(pkcs8.as_ref(), b"cert".to_vec()).expect("signer");
+        let access = [Access {
+            kind: "repository".into(),
+            name: "busybox".into(),
+            actions: vec!["pull".into()],
+        }];
+        let claims = Claims {
+            iss: "issuer",
+            sub: "user",
+            aud: "service",
+            exp: 2,
+            nbf: 0,
+            iat: 1,
+            jti: "id".into(),
+            access: &access,
+        };
+        let token = signer.sign(&claims).expect("signs");
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).expect("base64url");
+        let header: serde_json::Value = serde_json::from_slice(&decode(parts[0])).expect("json");
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["x5c"][0], STANDARD.encode(b"cert"));
+        let body: serde_json::Value = serde_json::from_slice(&decode(parts[1])).expect("json");
+        assert_eq!(body["access"][0]["type"], "repository");
+        assert_eq!(body["aud"], "service");
+
+        let signature = decode(parts[2]);
+        assert_eq!(signature.len(), 64, "r || s, 32 bytes each");
+        let public = signer.key.public_key().as_ref().to_vec();
+        let verifier = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public);
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        verifier
+            .verify(signed.as_bytes(), &signature)
+            .expect("the signature verifies");
+        let tampered = format!("{}.{}x", parts[0], parts[1]);
+        assert!(verifier.verify(tampered.as_bytes(), &signature).is_err());
     }
 
     #[test]

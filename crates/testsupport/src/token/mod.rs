@@ -203,7 +203,7 @@ impl TokenServer {
         }
         let subject = match self.authenticate(req) {
             Ok(subject) => subject,
-            Err(message) => return error(StatusCode::UNAUTHORIZED, message),
+            Err((status, message)) => return error(status, message),
         };
         let access = scope::grant(&req.scopes(), subject.is_some());
         let sub = subject.as_deref().unwrap_or("");
@@ -248,8 +248,13 @@ impl TokenServer {
         (StatusCode::OK, body)
     }
 
-    /// `Ok(Some(user))` for valid credentials, `Ok(None)` for none, `Err` for wrong ones.
-    fn authenticate(&self, req: &TokenRequest) -> Result<Option<String>, &'static str> {
+    /// `Ok(Some(user))` for valid credentials, `Ok(None)` for none, `Err` with the status to
+    /// answer for wrong ones or an unsupported grant.
+    fn authenticate(
+        &self,
+        req: &TokenRequest,
+    ) -> Result<Option<String>, (StatusCode, &'static str)> {
+        let denied = |message| (StatusCode::UNAUTHORIZED, message);
         let check = |user: &str, password: &str| {
             self.policy
                 .users
@@ -264,24 +269,27 @@ impl TokenServer {
                     return if check(user, password) {
                         Ok(Some(user.to_owned()))
                     } else {
-                        Err("invalid username or password")
+                        Err(denied("invalid username or password"))
                     };
                 }
                 Some("refresh_token") => {
                     let token = req.param("refresh_token").unwrap_or("");
-                    let tokens = self.refresh_tokens.lock().map_err(|_| "server error")?;
+                    let tokens = self
+                        .refresh_tokens
+                        .lock()
+                        .map_err(|_| (StatusCode::INTERNAL_SERVER_ERROR, "server error"))?;
                     return tokens
                         .get(token)
                         .cloned()
                         .map(Some)
-                        .ok_or("invalid refresh token");
+                        .ok_or(denied("invalid refresh token"));
                 }
-                _ => return Err("unsupported grant_type"),
+                _ => return Err((StatusCode::BAD_REQUEST, "unsupported grant_type")),
             }
         }
         match &req.basic {
             Some((user, password)) if check(user, password) => Ok(Some(user.clone())),
-            Some(_) => Err("invalid username or password"),
+            Some(_) => Err(denied("invalid username or password")),
             None => Ok(None),
         }
     }
@@ -314,6 +322,127 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn server() -> TokenServer {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &rng,
+        )
+        .expect("key generation");
+        let signer = Signer::from_der(pkcs8.as_ref(), b"cert".to_vec()).expect("signer");
+        let policy = TokenPolicy {
+            issuer: "issuer".into(),
+            service: "service".into(),
+            users: vec![("user".into(), "secret".into())],
+            lifetime: Duration::from_secs(300),
+        };
+        TokenServer::new(policy, signer)
+    }
+
+    /// The `access` claim of a token.
+    fn access(body: &serde_json::Value) -> serde_json::Value {
+        let token = body["token"].as_str().expect("a token");
+        let claims = token.split('.').nth(1).expect("claims");
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .expect("base64url");
+        let claims: serde_json::Value = serde_json::from_slice(&claims).expect("json");
+        claims["access"].clone()
+    }
+
+    fn get(query: &str, basic: Option<(&str, &str)>) -> TokenRequest {
+        TokenRequest {
+            params: form::parse(query),
+            basic: basic.map(|(u, p)| (u.into(), p.into())),
+            post: false,
+        }
+    }
+
+    fn post(form_body: &str) -> TokenRequest {
+        TokenRequest {
+            params: form::parse(form_body),
+            basic: None,
+            post: true,
+        }
+    }
+
+    #[test]
+    fn token_requests_are_answered_by_credentials() {
+        let server = server();
+        let scope = "service=service&scope=repository:busybox:pull,push";
+        let cases: Vec<(TokenRequest, u16, serde_json::Value)> = vec![
+            (
+                get(scope, Some(("user", "secret"))),
+                200,
+                json!([{"type": "repository", "name": "busybox", "actions": ["pull", "push"]}]),
+            ),
+            (get(scope, None), 200, json!([])),
+            (get(scope, Some(("user", "wrong"))), 401, json!(null)),
+            (
+                get(
+                    "service=other&scope=repository:busybox:pull",
+                    Some(("user", "secret")),
+                ),
+                400,
+                json!(null),
+            ),
+            (
+                post(
+                    "grant_type=password&username=user&password=secret&service=service&scope=repository:a:pull+repository:b:push",
+                ),
+                200,
+                json!([
+                    {"type": "repository", "name": "a", "actions": ["pull"]},
+                    {"type": "repository", "name": "b", "actions": ["push"]},
+                ]),
+            ),
+            (
+                post("grant_type=password&username=user&password=bad"),
+                401,
+                json!(null),
+            ),
+            (post("grant_type=client_credentials"), 400, json!(null)),
+            (
+                post("grant_type=refresh_token&refresh_token=made-up"),
+                401,
+                json!(null),
+            ),
+        ];
+        for (i, (request, status, want)) in cases.into_iter().enumerate() {
+            let (got_status, body) = server.respond(&request);
+            assert_eq!(got_status.as_u16(), status, "case {i}: {body}");
+            if status == 200 {
+                assert_eq!(access(&body), want, "case {i}");
+                assert_eq!(body["expires_in"], 300, "case {i}");
+            } else {
+                assert!(body["errors"][0]["message"].is_string(), "case {i}: {body}");
+            }
+        }
+    }
+
+    #[test]
+    fn offline_requests_get_a_refresh_token_that_works_once_issued() {
+        let server = server();
+        let (status, body) = server.respond(&get(
+            "service=service&offline_token=true&scope=repository:a:pull",
+            Some(("user", "secret")),
+        ));
+        assert_eq!(status, StatusCode::OK);
+        let refresh = body["refresh_token"].as_str().expect("a refresh token");
+
+        let (status, body) = server.respond(&post(&format!(
+            "grant_type=refresh_token&refresh_token={refresh}&service=service&scope=repository:a:push"
+        )));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            access(&body),
+            json!([{"type": "repository", "name": "a", "actions": ["push"]}])
+        );
+
+        let (_, anonymous) = server.respond(&get("offline_token=true", None));
+        assert!(anonymous.get("refresh_token").is_none(), "{anonymous}");
+    }
 
     #[test]
     fn parse_basic_accepts_only_basic_credentials() {
