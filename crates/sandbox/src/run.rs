@@ -89,6 +89,9 @@ impl Sandbox {
     /// Runs `spec` and waits for it. Each line of output (without its newline; an over-long
     /// line in pieces) goes to `on_output` as it arrives. A command that ran and failed is an
     /// `Ok` with its [`ExitStatus`]; an `Err` means it could not run at all.
+    ///
+    /// Runs may go on in parallel from any threads, each in its own rootfs: a rootfs gets mount
+    /// points for the duration of a run, so two runs in the same one must not overlap.
     pub fn run(
         &self,
         spec: &RunSpec,

@@ -340,3 +340,39 @@ fn root_gets_dockers_capabilities_and_umask() {
         ]
     );
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn concurrent_runs_from_many_threads_keep_their_output_and_status_apart() {
+    // One rootfs per run, as one per stage: runs in the same rootfs are sequential by design.
+    let rootfs: Vec<_> = (0..6).map(|_| busybox_rootfs()).collect();
+    let sandbox = sandbox();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let (sandbox, root) = (&sandbox, rootfs[i as usize].path());
+                scope.spawn(move || {
+                    let mut lines = Vec::new();
+                    let spec = sh(
+                        root,
+                        &format!("for n in 1 2 3; do echo run{i}-$n; done; exit {i}"),
+                    );
+                    let outcome = sandbox
+                        .run(&spec, &mut |_, line| {
+                            lines.push(String::from_utf8_lossy(line).into_owned())
+                        })
+                        .expect("run");
+                    (i, outcome.status, lines)
+                })
+            })
+            .collect();
+        for handle in handles {
+            let (i, status, lines) = handle.join().expect("thread");
+            assert_eq!(status, ExitStatus::Exited(i));
+            assert_eq!(
+                lines,
+                (1..=3).map(|n| format!("run{i}-{n}")).collect::<Vec<_>>()
+            );
+        }
+    });
+}
