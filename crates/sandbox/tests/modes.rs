@@ -255,6 +255,12 @@ fn auto_in_a_default_container_runs_in_place() {
 #[test]
 #[ignore = "needs the test environment"]
 fn rootless_with_subordinate_ids_maps_them_through_newuidmap() {
+    for tool in ["/usr/bin/newuidmap", "/usr/bin/newgidmap"] {
+        assert!(
+            Path::new(tool).is_file(),
+            "this test needs {tool} (Debian package uidmap)"
+        );
+    }
     let rootfs = busybox_rootfs();
     let root = rootfs.path();
     let chown = std::process::Command::new("chown")
