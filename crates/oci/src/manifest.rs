@@ -124,6 +124,19 @@ impl Manifest {
     pub fn descriptor(&self) -> Descriptor {
         Descriptor::of(self.media_type(), &self.to_json())
     }
+
+    /// The same image described with the media types of `family` (manifest, config and every
+    /// layer). The blobs are unchanged, the manifest digest is not. Tools that read OCI layouts
+    /// (umoci, skopeo's `oci:` transport) only see entries with OCI media types.
+    pub fn with_family(&self, family: Family) -> Self {
+        let mut out = self.clone();
+        out.media_type = Some(MediaType::manifest(family));
+        out.config.media_type = self.config.media_type.in_family(family);
+        for layer in &mut out.layers {
+            layer.media_type = layer.media_type.in_family(family);
+        }
+        out
+    }
 }
 
 impl Index {

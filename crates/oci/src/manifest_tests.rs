@@ -204,3 +204,20 @@ fn new_manifest_has_schema_version_2_and_its_family_type() {
         MediaType::DockerManifestList
     );
 }
+
+#[test]
+fn with_family_rewrites_every_media_type_and_keeps_blobs() {
+    let ManifestOrIndex::Manifest(docker) =
+        ManifestOrIndex::parse(docker_manifest_json().as_bytes(), None).unwrap()
+    else {
+        panic!("not a manifest")
+    };
+    let oci = docker.with_family(Family::Oci);
+    assert_eq!(oci.media_type(), MediaType::OciManifest);
+    assert_eq!(oci.config.media_type, MediaType::OciConfig);
+    assert_eq!(oci.layers[0].media_type, MediaType::OciLayerGzip);
+    assert_eq!(oci.config.digest, docker.config.digest);
+    assert_eq!(oci.layers[0].digest, docker.layers[0].digest);
+    assert_ne!(oci.digest(), docker.digest());
+    assert_eq!(oci.with_family(Family::Docker), docker);
+}

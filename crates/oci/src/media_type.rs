@@ -175,6 +175,35 @@ impl MediaType {
         }
     }
 
+    /// The counterpart of this type in `family` (`DockerLayerGzip` ↔ `OciLayerGzip`, foreign ↔
+    /// non-distributable, config ↔ config, …); unchanged when there is none.
+    pub fn in_family(&self, family: Family) -> Self {
+        if self.family() == Some(family) {
+            return self.clone();
+        }
+        let distributable = self.is_distributable();
+        match (self.layer_compression(), family) {
+            (Some(c), _) if distributable => return Self::layer(family, c),
+            (Some(Compression::None), Family::Oci) => return Self::OciNonDistributableLayer,
+            (Some(Compression::Gzip), Family::Oci) => return Self::OciNonDistributableLayerGzip,
+            (Some(Compression::Zstd), Family::Oci) => return Self::OciNonDistributableLayerZstd,
+            (Some(Compression::None), Family::Docker) => return Self::DockerForeignLayer,
+            (Some(Compression::Gzip), Family::Docker) => return Self::DockerForeignLayerGzip,
+            // Docker has no zstd foreign layer type.
+            (Some(Compression::Zstd), Family::Docker) => return self.clone(),
+            (None, _) => {}
+        }
+        if self.is_config() {
+            Self::config(family)
+        } else if self.is_manifest() {
+            Self::manifest(family)
+        } else if self.is_index() {
+            Self::index(family)
+        } else {
+            self.clone()
+        }
+    }
+
     /// The manifest type of `family`.
     pub fn manifest(family: Family) -> Self {
         match family {
@@ -313,6 +342,40 @@ mod tests {
         for (m, compression, distributable) in cases {
             assert_eq!(m.layer_compression(), compression, "{m}");
             assert_eq!(m.is_distributable(), distributable, "{m}");
+        }
+    }
+
+    #[test]
+    fn in_family_maps_each_type_to_its_counterpart() {
+        use MediaType as M;
+        // (type, its Docker counterpart, its OCI counterpart)
+        let cases = [
+            (M::DockerManifest, M::DockerManifest, M::OciManifest),
+            (M::OciIndex, M::DockerManifestList, M::OciIndex),
+            (M::DockerConfig, M::DockerConfig, M::OciConfig),
+            (M::OciLayerZstd, M::DockerLayerZstd, M::OciLayerZstd),
+            (M::DockerLayerGzip, M::DockerLayerGzip, M::OciLayerGzip),
+            (M::DockerLayer, M::DockerLayer, M::OciLayer),
+            (
+                M::DockerForeignLayerGzip,
+                M::DockerForeignLayerGzip,
+                M::OciNonDistributableLayerGzip,
+            ),
+            (
+                M::OciNonDistributableLayer,
+                M::DockerForeignLayer,
+                M::OciNonDistributableLayer,
+            ),
+            (M::OciEmpty, M::OciEmpty, M::OciEmpty),
+            (
+                M::Other("x/y".into()),
+                M::Other("x/y".into()),
+                M::Other("x/y".into()),
+            ),
+        ];
+        for (m, docker, oci) in cases {
+            assert_eq!(m.in_family(Family::Docker), docker, "{m}");
+            assert_eq!(m.in_family(Family::Oci), oci, "{m}");
         }
     }
 
