@@ -376,3 +376,16 @@ fn concurrent_runs_from_many_threads_keep_their_output_and_status_apart() {
         }
     });
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn orphans_are_reaped_while_the_command_runs() {
+    let rootfs = busybox_rootfs();
+    // The subshell exits at once, so its `sleep` is orphaned to PID 1 and exits while the
+    // command still runs: only a reaper keeps it from staying a zombie.
+    let script =
+        "(sleep 0.2 &); sleep 1; grep -l '^State:.*Z' /proc/[0-9]*/status || echo no-zombies";
+    let (outcome, out, _) = run(&sh(rootfs.path(), script));
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert_eq!(out, ["no-zombies"]);
+}
