@@ -167,3 +167,14 @@ fn json_uses_oci_field_names_and_keeps_unknown_fields() {
     assert_eq!(parsed.os_version.as_deref(), Some("1"));
     assert_eq!(serde_json::to_string(&parsed).unwrap(), json);
 }
+
+proptest::proptest! {
+    /// Parsing never panics, and a parsed platform prints a form that parses to itself.
+    #[test]
+    fn parse_never_panics_and_display_round_trips(s in "[a-zA-Z0-9_./:-]{0,40}") {
+        if let Ok(p) = s.parse::<Platform>() {
+            let again: Platform = p.to_string().parse().unwrap();
+            proptest::prop_assert_eq!(again, p);
+        }
+    }
+}

@@ -171,6 +171,20 @@ impl fmt::Debug for Reference {
     }
 }
 
+impl serde::Serialize for Reference {
+    /// As its canonical string.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reference {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Reference {
     type Err = ReferenceError;
 

@@ -264,3 +264,39 @@ fn with_tag_replaces_tag_and_drops_digest() {
     assert_eq!(t.to_string(), "docker.io/library/busybox:v2");
     assert!(r.with_tag("-bad").is_err());
 }
+
+#[test]
+fn serde_uses_the_canonical_string() {
+    let r = Reference::parse("busybox").unwrap();
+    let json = serde_json::to_string(&r).unwrap();
+    assert_eq!(json, r#""docker.io/library/busybox:latest""#);
+    assert_eq!(serde_json::from_str::<Reference>(&json).unwrap(), r);
+    assert!(serde_json::from_str::<Reference>(r#""UPPER""#).is_err());
+}
+
+proptest::proptest! {
+    /// Whatever the input, parsing returns (never panics), and what parses prints a canonical
+    /// form that parses back to the same reference.
+    #[test]
+    fn parse_never_panics_and_canonical_form_round_trips(s in "[a-zA-Z0-9._:/@-]{0,80}") {
+        if let Ok(r) = Reference::parse(&s) {
+            let again = Reference::parse(&r.to_string()).unwrap();
+            proptest::prop_assert_eq!(&again, &r);
+            proptest::prop_assert!(r.to_string().len() <= MAX_NAME_LEN + 200);
+        }
+    }
+
+    #[test]
+    fn well_formed_names_always_parse(
+        host in "[a-z][a-z0-9]{0,8}\\.[a-z]{2,3}(:[0-9]{1,5})?",
+        path in "[a-z0-9]{1,8}((\\.|_|__|-+)[a-z0-9]{1,8}){0,2}(/[a-z0-9]{1,8}){0,2}",
+        tag in "[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}",
+    ) {
+        let input = format!("{host}/{path}:{tag}");
+        let r = Reference::parse(&input).unwrap();
+        proptest::prop_assert_eq!(r.registry(), host.as_str());
+        proptest::prop_assert_eq!(r.repository(), path.as_str());
+        proptest::prop_assert_eq!(r.tag(), Some(tag.as_str()));
+        proptest::prop_assert_eq!(r.to_string(), input);
+    }
+}
