@@ -3,7 +3,8 @@
 //! Owns: which mounts a sandbox gets and in what order: the rootfs bound onto itself, a fresh
 //! `/proc`, a tmpfs `/dev` with the standard device nodes bound from the host plus `/dev/pts`
 //! and `/dev/shm`, a read-only `/sys`, the caller's bind mounts, the hostname, and finally
-//! `pivot_root` so nothing of the host's tree stays reachable. The list matches what runc gives
+//! `pivot_root` so nothing of the host's tree stays reachable. Docker's masked and read-only
+//! kernel interfaces under `/proc` and `/sys` are hidden or made read-only as in `docker build`. The list matches what runc gives
 //! a container by default (OCI runtime spec, "Default Filesystems" and "Default Devices":
 //! <https://github.com/opencontainers/runtime-spec/blob/main/config-linux.md>), without the
 //! cgroup and mqueue mounts a RUN step does not need.
@@ -17,6 +18,33 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::syscall::{MountFlags, Syscall};
+
+/// Kernel interfaces a container does not see, as Docker's defaults (moby `oci/defaults.go`),
+/// relative to the rootfs.
+pub const MASKED_PATHS: [&str; 12] = [
+    "proc/asound",
+    "proc/acpi",
+    "proc/interrupts",
+    "proc/kcore",
+    "proc/keys",
+    "proc/latency_stats",
+    "proc/timer_list",
+    "proc/timer_stats",
+    "proc/sched_debug",
+    "proc/scsi",
+    "sys/firmware",
+    "sys/devices/virtual/powercap",
+];
+
+/// Kernel interfaces a container sees read-only: without this, root in a RUN could change the
+/// host's sysctls through `/proc/sys`, which is not namespaced.
+pub const READ_ONLY_PATHS: [&str; 5] = [
+    "proc/bus",
+    "proc/fs",
+    "proc/irq",
+    "proc/sys",
+    "proc/sysrq-trigger",
+];
 
 /// The device nodes every container gets, bound from the host's `/dev`.
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -44,6 +72,16 @@ pub enum Step {
         target: PathBuf,
         recursive: bool,
         read_only: bool,
+    },
+    /// Hide a kernel interface: `/dev/null` over a file, an empty read-only tmpfs over a
+    /// directory. A path this kernel lacks has nothing to hide.
+    Mask {
+        target: PathBuf,
+    },
+    /// Make a kernel interface read-only (bound onto itself, remounted read-only). A path this
+    /// kernel lacks is skipped.
+    ReadOnly {
+        target: PathBuf,
     },
     Hostname {
         name: String,
@@ -121,6 +159,43 @@ fn apply_step(sys: &dyn Syscall, step: &Step) -> Result<(), StepError> {
             }
             Ok(())
         }
+        Step::Mask { target } => match sys.is_dir(target) {
+            Ok(true) => sys
+                .mount(
+                    Some(Path::new("tmpfs")),
+                    target,
+                    Some("tmpfs"),
+                    libc::MS_RDONLY,
+                    None,
+                )
+                .map_err(at("mask", target)),
+            Ok(false) => sys
+                .mount(
+                    Some(Path::new("/dev/null")),
+                    target,
+                    None,
+                    libc::MS_BIND,
+                    None,
+                )
+                .map_err(at("mask", target)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(at("inspect", target)(e)),
+        },
+        Step::ReadOnly { target } => match sys.is_dir(target) {
+            Ok(_) => {
+                sys.mount(
+                    Some(target),
+                    target,
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .map_err(at("bind mount onto", target))?;
+                remount_read_only(sys, target)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(at("inspect", target)(e)),
+        },
         Step::Hostname { name } => sys
             .sethostname(name)
             .map_err(at("set hostname", Path::new(name))),

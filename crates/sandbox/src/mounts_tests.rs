@@ -205,3 +205,75 @@ fn a_failed_step_stops_the_plan_and_names_the_path() {
     assert_eq!(err.source.raw_os_error(), Some(libc::EPERM));
     assert!(!sys.calls().contains(&Call::Sethostname("never".into())));
 }
+
+#[test]
+fn masks_hide_files_with_dev_null_and_directories_with_read_only_tmpfs() {
+    let sys =
+        RecordingSyscall::new().with_existing(&[("/r/proc/kcore", false), ("/r/proc/acpi", true)]);
+    let steps = [
+        Step::Mask {
+            target: "/r/proc/kcore".into(),
+        },
+        Step::Mask {
+            target: "/r/proc/acpi".into(),
+        },
+        Step::Mask {
+            target: "/r/proc/absent".into(),
+        },
+    ];
+    apply(&sys, &steps).expect("apply");
+    assert_eq!(
+        sys.calls(),
+        [
+            mount(
+                Some("/dev/null"),
+                "/r/proc/kcore",
+                None,
+                libc::MS_BIND,
+                None
+            ),
+            mount(
+                Some("tmpfs"),
+                "/r/proc/acpi",
+                Some("tmpfs"),
+                libc::MS_RDONLY,
+                None
+            ),
+        ]
+    );
+}
+
+#[test]
+fn read_only_paths_are_bound_onto_themselves_and_remounted() {
+    let sys = RecordingSyscall::new()
+        .with_existing(&[("/r/proc/sys", true)])
+        .with_locked_flags(libc::MS_NOEXEC);
+    let steps = [
+        Step::ReadOnly {
+            target: "/r/proc/sys".into(),
+        },
+        Step::ReadOnly {
+            target: "/r/proc/none".into(),
+        },
+    ];
+    apply(&sys, &steps).expect("apply");
+    assert_eq!(
+        sys.calls(),
+        [
+            mount(
+                Some("/r/proc/sys"),
+                "/r/proc/sys",
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None
+            ),
+            mount(
+                None,
+                "/r/proc/sys",
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOEXEC,
+                None
+            ),
+        ]
+    );
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::idmap::IdMapping;
-use crate::mounts::Step;
+use crate::mounts::{self, Step};
 use crate::spec::{Isolation, RunSpec};
 use crate::stubs::{Kind, MountStubs};
 use crate::user;
@@ -134,6 +134,13 @@ fn steps(
         recursive: isolation == Isolation::Rootless,
         read_only: true,
     });
+    // /proc and /sys are mounted only inside, so these targets are checked when applied.
+    steps.extend(mounts::MASKED_PATHS.iter().map(|p| Step::Mask {
+        target: rootfs.join(p),
+    }));
+    steps.extend(mounts::READ_ONLY_PATHS.iter().map(|p| Step::ReadOnly {
+        target: rootfs.join(p),
+    }));
     for bind in &spec.binds {
         let meta = std::fs::metadata(&bind.source).map_err(|source| Error::Io {
             action: "inspect bind source",

@@ -34,7 +34,7 @@ fn chroot_plan_mounts_in_order_and_ends_with_pivot_root() {
     }];
     let prepared = prepare(&spec, Isolation::Chroot, None).expect("prepare");
     assert_eq!(
-        prepared.plan.steps,
+        prepared.plan.steps[..5],
         [
             Step::MakePrivate,
             Step::BindRoot {
@@ -53,6 +53,31 @@ fn chroot_plan_mounts_in_order_and_ends_with_pivot_root() {
                 recursive: false,
                 read_only: true
             },
+        ]
+    );
+    let rest = &prepared.plan.steps[5..];
+    let masks = mounts::MASKED_PATHS.len();
+    assert_eq!(
+        rest[0],
+        Step::Mask {
+            target: root.join("proc/asound")
+        }
+    );
+    assert_eq!(
+        rest[masks],
+        Step::ReadOnly {
+            target: root.join("proc/bus")
+        }
+    );
+    assert!(rest.contains(&Step::ReadOnly {
+        target: root.join("proc/sys")
+    }));
+    assert!(rest.contains(&Step::Mask {
+        target: root.join("proc/kcore")
+    }));
+    assert_eq!(
+        rest[masks + mounts::READ_ONLY_PATHS.len()..],
+        [
             Step::Bind {
                 source: hosts,
                 target: root.join("etc/hosts"),

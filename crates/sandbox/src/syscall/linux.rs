@@ -146,6 +146,10 @@ impl Syscall for LinuxSyscall {
         std::fs::write(path, contents)
     }
 
+    fn is_dir(&self, path: &Path) -> io::Result<bool> {
+        std::fs::metadata(path).map(|m| m.is_dir())
+    }
+
     fn drop_bounding_capability(&self, cap: u32) -> io::Result<()> {
         let (option, cap) = (libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap));
         // SAFETY: PR_CAPBSET_DROP takes a capability number and no pointers.

@@ -50,6 +50,8 @@ pub trait Syscall {
     fn create_file(&self, path: &Path, mode: u32) -> io::Result<()>;
     fn symlink(&self, target: &Path, link: &Path) -> io::Result<()>;
     fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()>;
+    /// Whether `path` is a directory (following symlinks); `NotFound` when it does not exist.
+    fn is_dir(&self, path: &Path) -> io::Result<bool>;
     /// `prctl(PR_CAPBSET_DROP, cap)`: removes `cap` from the bounding set for good.
     fn drop_bounding_capability(&self, cap: u32) -> io::Result<()>;
 }

@@ -42,6 +42,7 @@ pub struct RecordingSyscall {
     calls: RefCell<Vec<Call>>,
     failure: Option<(Matcher, i32)>,
     locked: MountFlags,
+    existing: Vec<(PathBuf, bool)>,
 }
 
 impl std::fmt::Debug for RecordingSyscall {
@@ -66,6 +67,15 @@ impl RecordingSyscall {
     /// The flags [`Syscall::locked_flags`] reports for every path.
     pub fn with_locked_flags(mut self, flags: MountFlags) -> Self {
         self.locked = flags;
+        self
+    }
+
+    /// Paths [`Syscall::is_dir`] finds (`true`: a directory); every other path is missing.
+    pub fn with_existing(mut self, paths: &[(&str, bool)]) -> Self {
+        self.existing = paths
+            .iter()
+            .map(|(p, dir)| (PathBuf::from(p), *dir))
+            .collect();
         self
     }
 
@@ -162,6 +172,13 @@ impl Syscall for RecordingSyscall {
 
     fn write_file(&self, path: &Path, contents: &[u8]) -> io::Result<()> {
         self.record(Call::WriteFile(path.to_path_buf(), contents.to_vec()))
+    }
+
+    fn is_dir(&self, path: &Path) -> io::Result<bool> {
+        match self.existing.iter().find(|(p, _)| p == path) {
+            Some((_, dir)) => Ok(*dir),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
     }
 
     fn drop_bounding_capability(&self, cap: u32) -> io::Result<()> {
