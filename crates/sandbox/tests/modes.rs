@@ -43,6 +43,18 @@ fn install_tool(root: &Path) {
     }
 }
 
+/// A busybox rootfs owned by the unprivileged user, as it would have extracted it.
+fn nobodys_rootfs() -> tempfile::TempDir {
+    let rootfs = busybox_rootfs();
+    let chown = std::process::Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(rootfs.path())
+        .status()
+        .expect("chown");
+    assert!(chown.success());
+    rootfs
+}
+
 #[test]
 #[ignore = "needs the test environment"]
 fn none_mode_runs_in_place_and_kills_what_the_command_leaves() {
@@ -109,15 +121,8 @@ fn none_mode_runs_in_place_and_kills_what_the_command_leaves() {
 #[test]
 #[ignore = "needs the test environment"]
 fn rootless_as_an_unprivileged_user_maps_it_to_root() {
-    let rootfs = busybox_rootfs();
+    let rootfs = nobodys_rootfs();
     let root = rootfs.path();
-    // The unprivileged user owns its rootfs, as it would have extracted it.
-    let chown = std::process::Command::new("chown")
-        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
-        .arg(root)
-        .status()
-        .expect("chown");
-    assert!(chown.success());
 
     let run = |user: &str, script: &str| {
         let mut command = std::process::Command::new(TOOL);
@@ -261,14 +266,8 @@ fn rootless_with_subordinate_ids_maps_them_through_newuidmap() {
             "this test needs {tool} (Debian package uidmap)"
         );
     }
-    let rootfs = busybox_rootfs();
+    let rootfs = nobodys_rootfs();
     let root = rootfs.path();
-    let chown = std::process::Command::new("chown")
-        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
-        .arg(root)
-        .status()
-        .expect("chown");
-    assert!(chown.success());
     // The ranges live only in a throwaway mount namespace, bound over the host's files.
     let ranges = tempfile::NamedTempFile::new().expect("tempfile");
     std::fs::write(ranges.path(), format!("{NOBODY}:100000:65536\n")).expect("write ranges");
