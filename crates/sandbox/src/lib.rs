@@ -17,6 +17,35 @@
 //! left when the command exits, and reports back on a status pipe. A binary that uses this crate
 //! calls [`init::main_if_requested`] first thing in `main`.
 //!
+//! # Use
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! use kiln_sandbox::{Isolation, NetworkFiles, RunSpec, Sandbox, Stream};
+//!
+//! fn main() -> Result<(), kiln_sandbox::Error> {
+//!     // First thing: a re-executed copy of this binary becomes the sandbox init here.
+//!     kiln_sandbox::init::main_if_requested();
+//!
+//!     let sandbox = Sandbox::current_exe();
+//!     let choice = sandbox.choose(Isolation::Auto)?; // log choice.isolation and choice.reason
+//!     let files = NetworkFiles::write(Path::new("/work/run"), "kiln", Path::new("/etc/resolv.conf"))?;
+//!     let mut spec = RunSpec::new("/work/rootfs", vec!["/bin/sh".into(), "-c".into(), "make".into()]);
+//!     spec.isolation = choice.isolation;
+//!     spec.env = vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()];
+//!     spec.user = "builder:staff".into();
+//!     spec.cwd = "/src".into();
+//!     spec.hostname = Some("kiln".into());
+//!     spec.binds = files.binds();
+//!     let outcome = sandbox.run(&spec, &mut |stream, line| {
+//!         let prefix = if stream == Stream::Stdout { "" } else { "err " };
+//!         println!("{prefix}{}", String::from_utf8_lossy(line));
+//!     })?;
+//!     std::process::exit(outcome.status.code());
+//! }
+//! ```
+//!
 //! Spec references: the OCI runtime spec's Linux defaults
 //! (<https://github.com/opencontainers/runtime-spec/blob/main/config-linux.md>) for the mounts
 //! and devices; `user_namespaces(7)` and `newuidmap(1)` for rootless mode; `pivot_root(2)`.
