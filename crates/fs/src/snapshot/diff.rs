@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
-use super::walk::{Snapshot, Stat, hash_file};
+use super::walk::{Snapshot, Stat, hash_file, path_order};
 use super::{Error, SnapshotMode};
 use crate::layer::Changes;
 
@@ -114,7 +114,7 @@ pub fn compare(old: &Snapshot, new: &Snapshot, mode: SnapshotMode) -> Result<Dif
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some((pa, _)), Some((pb, _))) => pa.cmp(pb),
+            (Some((pa, _)), Some((pb, _))) => path_order(pa, pb),
         };
         match order {
             Ordering::Less => {
