@@ -55,17 +55,33 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Restores the signal state a program expects to start with: every signal unblocked and
-/// `SIGPIPE` back to its default (Rust programs ignore it, and an ignored disposition would be
-/// inherited across `execve`).
+/// Restores the signal state a program expects to start with: every signal unblocked and at
+/// its default disposition. An ignored disposition survives `execve`, and Rust programs ignore
+/// `SIGPIPE` (a caller started under `nohup` also ignores `SIGHUP`).
+///
+/// The raw `rt_sigaction` is used because the C library refuses the signals it reserves for
+/// itself (32 and 33 in glibc), which a caller may still have ignored. Only called right
+/// before `execve`, when nothing of the C library's signal use is left to disturb.
 pub(crate) fn reset_signals() {
-    // SAFETY: `sigemptyset` initialises the set before `sigprocmask` reads it; `signal` with
-    // `SIG_DFL` installs no handler code.
+    // An all-zero kernel `sigaction` on every architecture: handler SIG_DFL (0), no flags,
+    // no restorer, empty mask. Four words cover the largest layout.
+    let default_action = [0usize; 4];
+    // SAFETY: `sigemptyset` initialises the set before `sigprocmask` reads it. `rt_sigaction`
+    // reads at most four words from `default_action` and writes nothing (null old action); it
+    // installs no handler code, and fails harmlessly for SIGKILL, SIGSTOP and unknown numbers.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        for signal in 1..=64 {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<libc::c_void>(),
+                8usize,
+            );
+        }
     }
 }
 

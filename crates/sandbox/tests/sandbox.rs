@@ -418,3 +418,19 @@ fn kernel_interfaces_are_masked_or_read_only_as_in_docker() {
     assert_eq!(outcome.status, ExitStatus::Exited(0), "{err:?}");
     assert_eq!(out, want);
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn the_command_starts_with_default_signal_dispositions() {
+    let rootfs = busybox_rootfs();
+    // SigIgn lists ignored signals; the test process ignores SIGPIPE, the command must not.
+    // No shell in between: a shell sets its own dispositions.
+    let argv = ["/bin/grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"];
+    let spec = RunSpec::new(rootfs.path(), argv.map(String::from).to_vec());
+    let (outcome, out, _) = run(&spec);
+    assert_eq!(outcome.status, ExitStatus::Exited(0));
+    assert_eq!(
+        out,
+        ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"]
+    );
+}
