@@ -434,3 +434,39 @@ fn the_command_starts_with_default_signal_dispositions() {
         ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"]
     );
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn runs_from_a_multi_threaded_async_runtime_through_spawn_blocking() {
+    let rootfs = busybox_rootfs();
+    let root = rootfs.path().to_path_buf();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let lines = runtime.block_on(async move {
+        // Some async work in flight on the other workers while the run goes on.
+        let ticker = tokio::spawn(async {
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        let run = tokio::task::spawn_blocking(move || {
+            let mut lines = Vec::new();
+            let outcome = sandbox()
+                .run(&sh(&root, "echo from-async; exit 5"), &mut |_, line| {
+                    lines.push(String::from_utf8_lossy(line).into_owned())
+                })
+                .expect("run");
+            (outcome.status, lines)
+        });
+        let (result, ticked) = tokio::join!(run, ticker);
+        ticked.expect("ticker");
+        result.expect("blocking task")
+    });
+    assert_eq!(
+        lines,
+        (ExitStatus::Exited(5), vec!["from-async".to_owned()])
+    );
+}
