@@ -1,10 +1,11 @@
 //! Snapshots: what a build step changed in the rootfs.
 //!
 //! Owns: the parallel walk that records each path's `stat` ([`walk`]), the comparison of two
-//! walks ([`compare`]), and the turn of the result into layer entries (whiteouts, opaque
-//! directories, parents). Does not own: writing the layer (`crate::layer`), or the list of paths
-//! a COPY/ADD wrote: such a step knows it and passes it to [`crate::layer::Changes::write`]
-//! directly, and no walk happens.
+//! walks ([`compare`]), the turn of the result into layer entries (whiteouts, opaque
+//! directories, parents), and [`Snapshot::refresh`] for paths a step reports itself. Does not
+//! own: writing the layer (`crate::layer`), or the list of paths a COPY/ADD wrote: such a step
+//! knows it and passes it to [`crate::layer::Changes::write`] directly, and no walk happens;
+//! `refresh` then brings the snapshot up to date for the next RUN.
 //!
 //! Follows the change-set rules of the OCI layer spec
 //! (<https://github.com/opencontainers/image-spec/blob/main/layer.md#change-types>), and
@@ -39,6 +40,7 @@
 //! step and compares once after the last, making one layer; no per-step walks.
 
 mod diff;
+mod refresh;
 mod walk;
 
 use std::fmt;
@@ -58,6 +60,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("path {0} is outside the rootfs")]
+    OutsideRoot(PathBuf),
     #[error("unknown snapshot mode {0:?}: expected full, redo or time")]
     UnknownMode(String),
     #[error("cannot turn the snapshot into layer entries")]

@@ -169,7 +169,7 @@ pub(crate) fn hash_file(path: &Path) -> Result<Digest, Error> {
     Ok(hash.finish_as())
 }
 
-struct WalkState<'a> {
+pub(super) struct WalkState<'a> {
     root: &'a Path,
     ignore: &'a Ignore,
     started_ns: i128,
@@ -177,14 +177,40 @@ struct WalkState<'a> {
     error: Mutex<Option<Error>>,
 }
 
-impl WalkState<'_> {
+impl<'a> WalkState<'a> {
+    pub(super) fn new(root: &'a Path, ignore: &'a Ignore) -> Self {
+        let started_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        Self {
+            root,
+            ignore,
+            started_ns,
+            out: Mutex::new(Vec::new()),
+            error: Mutex::new(None),
+        }
+    }
+
+    /// Walks everything below `dir` (relative), in parallel.
+    pub(super) fn walk_below(&self, dir: PathBuf) {
+        rayon::scope(|s| self.visit(s, dir));
+    }
+
+    /// What the walk found, unsorted, or its first error.
+    pub(super) fn finish(self) -> Result<Vec<(PathBuf, Stat)>, Error> {
+        if let Some(e) = self.error.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        Ok(self.out.into_inner().unwrap_or_default())
+    }
+
     fn fail(&self, e: Error) {
         if let Ok(mut slot) = self.error.lock() {
             slot.get_or_insert(e);
         }
     }
 
-    fn stat(&self, rel: &Path, meta: &fs::Metadata) -> Result<Stat, Error> {
+    pub(super) fn stat(&self, rel: &Path, meta: &fs::Metadata) -> Result<Stat, Error> {
         let path = || self.root.join(rel);
         let link = if meta.file_type().is_symlink() {
             Some(fs::read_link(path()).map_err(|source| Error::Read {
@@ -273,21 +299,9 @@ impl WalkState<'_> {
 /// Walks everything under `root` (not following symlinks, skipping what `ignore` says) and
 /// records it.
 pub fn walk(root: &Path, ignore: &Ignore) -> Result<Snapshot, Error> {
-    let started_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
-    let state = WalkState {
-        root,
-        ignore,
-        started_ns,
-        out: Mutex::new(Vec::new()),
-        error: Mutex::new(None),
-    };
-    rayon::scope(|s| state.visit(s, PathBuf::new()));
-    if let Some(e) = state.error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let mut entries = state.out.into_inner().unwrap_or_default();
+    let state = WalkState::new(root, ignore);
+    state.walk_below(PathBuf::new());
+    let mut entries = state.finish()?;
     entries.sort_unstable_by(|(a, _), (b, _)| path_order(a, b));
     Ok(Snapshot {
         root: root.to_owned(),
