@@ -5,7 +5,7 @@
 //! - the invoking user always becomes root (uid and gid 0) inside;
 //! - with the helpers and a subordinate range for the user in both files, the ranges follow
 //!   from id 1 on (so `USER 1000` works), written by the setuid helpers from outside;
-//! - run as root, ids 0-65535 map to themselves, written directly from outside;
+//! - run as root, every id maps to itself, written directly from outside;
 //! - otherwise the namespace maps only root, and `setgroups` is denied as the kernel requires
 //!   for an unprivileged single-id map.
 //!
@@ -119,7 +119,7 @@ pub fn plan(host: &HostIds<'_>) -> IdMapping {
         let identity = IdRange {
             container: 0,
             host: 0,
-            count: 65536,
+            count: u32::MAX,
         };
         return IdMapping {
             uids: vec![identity],
@@ -260,8 +260,8 @@ mod tests {
             (host(1000, Some("alice"), false), vec![r(0, 1000, 1)], false),
             // No range for the user.
             (host(1002, Some("dave"), true), vec![r(0, 1002, 1)], false),
-            // Root maps the first 65536 ids to themselves.
-            (host(0, Some("root"), false), vec![r(0, 0, 65536)], true),
+            // Root maps every id to itself.
+            (host(0, Some("root"), false), vec![r(0, 0, u32::MAX)], true),
         ];
         for (input, want, setgroups) in cases {
             let got = plan(&input);
