@@ -131,10 +131,16 @@ impl MountStubs {
         for (i, path) in missing.iter().rev().enumerate() {
             let is_last = i + 1 == missing.len();
             let this_kind = if is_last { kind } else { Kind::Dir };
-            let created = match this_kind {
-                Kind::Dir => std::fs::create_dir(path),
-                Kind::File => std::fs::File::create_new(path).map(drop),
+            // Whatever the caller's umask, the modes Docker gives mount points it creates: a
+            // directory the run fills stays in the layer.
+            use std::os::unix::fs::PermissionsExt;
+            let (created, mode) = match this_kind {
+                Kind::Dir => (std::fs::create_dir(path), 0o755),
+                Kind::File => (std::fs::File::create_new(path).map(drop), 0o644),
             };
+            let created = created.and_then(|()| {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            });
             created.map_err(|source| Error::Io {
                 action: "create mount point",
                 path: path.clone(),
@@ -275,6 +281,26 @@ mod tests {
         assert!(!root.join("etc/hosts").exists() && !root.join("sys").exists());
         assert_eq!(mtime(&root.join("etc")), (1_000_000, 5));
         assert_eq!(mtime(root), (1_000_000, 5));
+    }
+
+    #[test]
+    fn stubs_get_fixed_modes_whatever_the_umask() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+        let mut stubs = MountStubs::new(dir.path());
+        let made = stubs.ensure(Path::new("/etc/hosts"), Kind::File);
+        rustix::process::umask(old);
+        made.expect("ensure");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .expect("stat")
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!((mode("etc"), mode("etc/hosts")), (0o755, 0o644));
+        stubs.remove().expect("remove");
     }
 
     #[test]
