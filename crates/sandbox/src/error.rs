@@ -55,8 +55,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("the sandbox init ended without reporting ({status})")]
-    NoReport { status: std::process::ExitStatus },
+    #[error(
+        "the sandbox init {} ended without reporting ({status}); a binary used as the init \
+         must call kiln_sandbox::init::main_if_requested() first thing in main",
+        program.display()
+    )]
+    NoReport {
+        program: PathBuf,
+        status: std::process::ExitStatus,
+    },
     #[error("the sandbox init sent a malformed report")]
     BadReport(#[source] serde_json::Error),
 }

@@ -105,7 +105,7 @@ impl Sandbox {
         let removal = prepared.stubs.map(|stubs| stubs.remove()).transpose();
         let (reports, init_status) = result?;
         let removal = removal?.unwrap_or_default();
-        let status = interpret(reports, init_status)?;
+        let status = interpret(&self.program, reports, init_status)?;
         Ok(RunOutcome {
             status,
             isolation,
@@ -219,7 +219,11 @@ fn forward_lines(stream: Stream, pipe: OwnedFd, tx: &mpsc::SyncSender<(Stream, V
 }
 
 /// Turns the init's reports into the command's status or the reason it did not run.
-fn interpret(reports: Vec<Report>, init_status: std::process::ExitStatus) -> Result<ExitStatus> {
+fn interpret(
+    program: &std::path::Path,
+    reports: Vec<Report>,
+    init_status: std::process::ExitStatus,
+) -> Result<ExitStatus> {
     let mut exited = None;
     for report in reports {
         match report {
@@ -246,7 +250,8 @@ fn interpret(reports: Vec<Report>, init_status: std::process::ExitStatus) -> Res
             Report::Probe(_) => {}
         }
     }
-    exited.ok_or(Error::NoReport {
+    exited.ok_or_else(|| Error::NoReport {
+        program: program.to_path_buf(),
         status: init_status,
     })
 }

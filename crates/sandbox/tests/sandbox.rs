@@ -470,3 +470,20 @@ fn runs_from_a_multi_threaded_async_runtime_through_spawn_blocking() {
         (ExitStatus::Exited(5), vec!["from-async".to_owned()])
     );
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_binary_that_is_no_sandbox_init_gives_a_hint() {
+    let rootfs = busybox_rootfs();
+    // busybox does not know the init argument: it prints an error and exits.
+    let sandbox = kiln_sandbox::Sandbox::with_program("/bin/busybox");
+    let err = sandbox
+        .run(&sh(rootfs.path(), "true"), &mut |_, _| {})
+        .expect_err("not an init");
+    assert!(matches!(err, Error::NoReport { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("must call kiln_sandbox::init::main_if_requested()"),
+        "{err}"
+    );
+}
