@@ -37,7 +37,7 @@
 //!     spec.user = "builder:staff".into();
 //!     spec.cwd = "/src".into();
 //!     spec.hostname = Some("kiln".into());
-//!     spec.binds = files.binds();
+//!     spec.mounts = files.mounts();
 //!     let outcome = sandbox.run(&spec, &mut |stream, line| {
 //!         let prefix = if stream == Stream::Stdout { "" } else { "err " };
 //!         println!("{prefix}{}", String::from_utf8_lossy(line));
@@ -73,5 +73,5 @@ pub use error::{Error, Result};
 pub use network::NetworkFiles;
 pub use probe::Probe;
 pub use run::Sandbox;
-pub use spec::{BindMount, ExitStatus, Isolation, RunOutcome, RunSpec, Stream};
+pub use spec::{BindMount, ExitStatus, Isolation, Mount, RunOutcome, RunSpec, Stream};
 pub use user::ExecUser;

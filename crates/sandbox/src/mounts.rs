@@ -73,6 +73,11 @@ pub enum Step {
         recursive: bool,
         read_only: bool,
     },
+    /// An empty tmpfs, world-writable with the sticky bit, `size` bytes at most when set.
+    Tmpfs {
+        target: PathBuf,
+        size: Option<u64>,
+    },
     /// Hide a kernel interface: `/dev/null` over a file, an empty read-only tmpfs over a
     /// directory. A path this kernel lacks has nothing to hide.
     Mask {
@@ -158,6 +163,18 @@ fn apply_step(sys: &dyn Syscall, step: &Step) -> Result<(), StepError> {
                 remount_read_only(sys, target)?;
             }
             Ok(())
+        }
+        Step::Tmpfs { target, size } => {
+            let size = size.map(|s| format!(",size={s}")).unwrap_or_default();
+            let data = format!("mode=1777{size}");
+            sys.mount(
+                Some(Path::new("tmpfs")),
+                target,
+                Some("tmpfs"),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some(&data),
+            )
+            .map_err(at("mount tmpfs on", target))
         }
         Step::Mask { target } => match sys.is_dir(target) {
             Ok(true) => sys

@@ -277,3 +277,39 @@ fn read_only_paths_are_bound_onto_themselves_and_remounted() {
         ]
     );
 }
+
+#[test]
+fn tmpfs_mounts_are_sticky_world_writable_and_sized() {
+    let sys = RecordingSyscall::new();
+    let steps = [
+        Step::Tmpfs {
+            target: "/r/cache".into(),
+            size: Some(4096),
+        },
+        Step::Tmpfs {
+            target: "/r/tmp".into(),
+            size: None,
+        },
+    ];
+    apply(&sys, &steps).expect("apply");
+    let flags = libc::MS_NOSUID | libc::MS_NODEV;
+    assert_eq!(
+        sys.calls(),
+        [
+            mount(
+                Some("tmpfs"),
+                "/r/cache",
+                Some("tmpfs"),
+                flags,
+                Some("mode=1777,size=4096")
+            ),
+            mount(
+                Some("tmpfs"),
+                "/r/tmp",
+                Some("tmpfs"),
+                flags,
+                Some("mode=1777")
+            ),
+        ]
+    );
+}

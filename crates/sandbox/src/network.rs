@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::spec::BindMount;
+use crate::spec::{BindMount, Mount};
 
 /// The hostname a RUN process gets when the caller does not choose one.
 pub const DEFAULT_HOSTNAME: &str = "kiln";
@@ -59,17 +59,19 @@ impl NetworkFiles {
     }
 
     /// The read-only bind mounts that put the files in place.
-    pub fn binds(&self) -> Vec<BindMount> {
+    pub fn mounts(&self) -> Vec<Mount> {
         [
             (&self.hosts, "/etc/hosts"),
             (&self.resolv_conf, "/etc/resolv.conf"),
             (&self.hostname, "/etc/hostname"),
         ]
         .into_iter()
-        .map(|(source, target)| BindMount {
-            source: source.clone(),
-            target: target.into(),
-            read_only: true,
+        .map(|(source, target)| {
+            Mount::Bind(BindMount {
+                source: source.clone(),
+                target: target.into(),
+                read_only: true,
+            })
         })
         .collect()
     }
@@ -93,9 +95,12 @@ mod tests {
         assert_eq!(read(&files.resolv_conf), "nameserver 192.0.2.53\n");
         assert_eq!(read(&files.hostname), "builder\n");
         let targets: Vec<_> = files
-            .binds()
+            .mounts()
             .into_iter()
-            .map(|b| (b.target, b.read_only))
+            .map(|m| match m {
+                Mount::Bind(b) => (b.target, b.read_only),
+                other => panic!("not a bind: {other:?}"),
+            })
             .collect();
         assert_eq!(
             targets,

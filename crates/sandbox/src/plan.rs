@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::idmap::IdMapping;
 use crate::mounts::{self, Step};
-use crate::spec::{Isolation, RunSpec};
+use crate::spec::{Isolation, Mount, RunSpec};
 use crate::stubs::{Kind, MountStubs};
 use crate::user;
 use crate::wire::{Command, Plan};
@@ -73,7 +73,7 @@ pub(crate) fn prepare(
                     spec.rootfs.display()
                 )));
             }
-            if !spec.binds.is_empty() || spec.hostname.is_some() {
+            if !spec.mounts.is_empty() || spec.hostname.is_some() {
                 return Err(unsupported(
                     "bind mounts and a hostname need namespaces it does not create".into(),
                 ));
@@ -141,19 +141,26 @@ fn steps(
     steps.extend(mounts::READ_ONLY_PATHS.iter().map(|p| Step::ReadOnly {
         target: rootfs.join(p),
     }));
-    for bind in &spec.binds {
-        let meta = std::fs::metadata(&bind.source).map_err(|source| Error::Io {
-            action: "inspect bind source",
-            path: bind.source.clone(),
-            source,
-        })?;
-        let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-        let target = stubs.ensure(&bind.target, kind)?;
-        steps.push(Step::Bind {
-            source: bind.source.clone(),
-            target,
-            recursive: kind == Kind::Dir,
-            read_only: bind.read_only,
+    for mount in &spec.mounts {
+        steps.push(match mount {
+            Mount::Bind(bind) => {
+                let meta = std::fs::metadata(&bind.source).map_err(|source| Error::Io {
+                    action: "inspect bind source",
+                    path: bind.source.clone(),
+                    source,
+                })?;
+                let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+                Step::Bind {
+                    source: bind.source.clone(),
+                    target: stubs.ensure(&bind.target, kind)?,
+                    recursive: kind == Kind::Dir,
+                    read_only: bind.read_only,
+                }
+            }
+            Mount::Tmpfs { target, size } => Step::Tmpfs {
+                target: stubs.ensure(target, Kind::Dir)?,
+                size: *size,
+            },
         });
     }
     if let Some(name) = &spec.hostname {

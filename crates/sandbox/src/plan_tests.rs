@@ -1,6 +1,6 @@
 use super::*;
 use crate::idmap::{IdRange, MapWriter};
-use crate::spec::BindMount;
+use crate::spec::{BindMount, Mount};
 
 fn rootfs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -27,11 +27,17 @@ fn chroot_plan_mounts_in_order_and_ends_with_pivot_root() {
     std::fs::write(&hosts, "127.0.0.1 localhost\n").expect("write");
     let mut spec = spec(&root);
     spec.hostname = Some("kiln".into());
-    spec.binds = vec![BindMount {
-        source: hosts.clone(),
-        target: "/etc/hosts".into(),
-        read_only: true,
-    }];
+    spec.mounts = vec![
+        Mount::Bind(BindMount {
+            source: hosts.clone(),
+            target: "/etc/hosts".into(),
+            read_only: true,
+        }),
+        Mount::Tmpfs {
+            target: "/var/cache/apt".into(),
+            size: Some(1 << 20),
+        },
+    ];
     let prepared = prepare(&spec, Isolation::Chroot, None).expect("prepare");
     assert_eq!(
         prepared.plan.steps[..5],
@@ -84,6 +90,10 @@ fn chroot_plan_mounts_in_order_and_ends_with_pivot_root() {
                 recursive: false,
                 read_only: true
             },
+            Step::Tmpfs {
+                target: root.join("var/cache/apt"),
+                size: Some(1 << 20)
+            },
             Step::Hostname {
                 name: "kiln".into()
             },
@@ -92,18 +102,22 @@ fn chroot_plan_mounts_in_order_and_ends_with_pivot_root() {
             },
         ]
     );
-    // /proc existed; /dev, /sys and /etc/hosts were created for the run and are removed after.
+    // /proc existed; the others were created for the run and are removed after.
     let stubs = prepared.stubs.expect("stubs");
     assert_eq!(
         stubs.created(),
         [
             Path::new("/dev"),
             Path::new("/sys"),
-            Path::new("/etc/hosts")
+            Path::new("/etc/hosts"),
+            Path::new("/var"),
+            Path::new("/var/cache"),
+            Path::new("/var/cache/apt"),
         ]
     );
     let removal = stubs.remove().expect("remove");
-    assert_eq!(removal.removed.len(), 3);
+    assert_eq!(removal.removed.len(), 6);
+    assert!(!root.join("var").exists());
     assert!(!root.join("etc/hosts").exists() && !root.join("dev").exists());
 }
 

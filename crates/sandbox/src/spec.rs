@@ -65,6 +65,18 @@ impl FromStr for Isolation {
     }
 }
 
+/// A filesystem made visible inside the rootfs for one run: the network files, and what
+/// `RUN --mount` asks for. Mounts are made in order, so one may nest inside another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mount {
+    Bind(BindMount),
+    /// An empty tmpfs (mode 1777) at `target`, limited to `size` bytes when set.
+    Tmpfs {
+        target: PathBuf,
+        size: Option<u64>,
+    },
+}
+
 /// A host file or directory made visible at `target` (a path inside the rootfs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindMount {
@@ -90,10 +102,10 @@ pub struct RunSpec {
     pub isolation: Isolation,
     /// The UTS hostname; needs a UTS namespace, so not with [`Isolation::None`].
     pub hostname: Option<String>,
-    /// Extra bind mounts, typically `/etc/hosts`, `/etc/resolv.conf`, `/etc/hostname`
-    /// (see [`crate::network::NetworkFiles`]). Mount points the rootfs lacks are created for the
-    /// run and removed after it.
-    pub binds: Vec<BindMount>,
+    /// Extra mounts: the network files (see [`crate::network::NetworkFiles`]) and those of
+    /// `RUN --mount`. Mount points the rootfs lacks are created for the run and removed after
+    /// it, so nothing of them reaches the layer.
+    pub mounts: Vec<Mount>,
     /// What the process reads on stdin (a heredoc body); without it stdin is empty.
     pub stdin: Option<Vec<u8>>,
 }
@@ -110,7 +122,7 @@ impl RunSpec {
             rootfs: rootfs.into(),
             isolation: Isolation::Chroot,
             hostname: None,
-            binds: Vec::new(),
+            mounts: Vec::new(),
             stdin: None,
         }
     }

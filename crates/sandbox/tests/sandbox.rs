@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kiln_sandbox::{Error, ExitStatus, Isolation, NetworkFiles, RunOutcome, RunSpec, Stream};
+use kiln_sandbox::{
+    BindMount, Error, ExitStatus, Isolation, Mount, NetworkFiles, RunOutcome, RunSpec, Stream,
+};
 use support::{busybox_rootfs, chain, require_root, sandbox, sh};
 
 mod support;
@@ -157,7 +159,7 @@ fn network_files_are_mounted_read_only_and_not_kept_in_the_rootfs() {
         rootfs.path(),
         "cat /etc/hosts /etc/hostname; hostname; echo x >> /etc/hosts || echo read-only",
     );
-    spec.binds = files.binds();
+    spec.mounts = files.mounts();
     spec.hostname = Some("builder".into());
     let (outcome, out, _) = run(&spec);
     assert_eq!(outcome.status, ExitStatus::Exited(0));
@@ -486,4 +488,47 @@ fn a_binary_that_is_no_sandbox_init_gives_a_hint() {
             .contains("must call kiln_sandbox::init::main_if_requested()"),
         "{err}"
     );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn run_mounts_bind_and_tmpfs_without_leaving_anything_in_the_rootfs() {
+    let rootfs = busybox_rootfs();
+    let cache = tempfile::tempdir().expect("cache dir");
+    let secret = tempfile::NamedTempFile::new().expect("secret");
+    std::fs::write(secret.path(), "s3cr3t\n").expect("write secret");
+    let mut spec = sh(
+        rootfs.path(),
+        "cat /run/secrets/token; echo kept > /cache/out; echo gone > /scratch/f; \
+         stat -c %a /scratch; echo x > /run/secrets/token 2>/dev/null || echo secret-read-only",
+    );
+    spec.mounts = vec![
+        Mount::Bind(BindMount {
+            source: secret.path().into(),
+            target: "/run/secrets/token".into(),
+            read_only: true,
+        }),
+        Mount::Bind(BindMount {
+            source: cache.path().into(),
+            target: "/cache".into(),
+            read_only: false,
+        }),
+        Mount::Tmpfs {
+            target: "/scratch".into(),
+            size: Some(1 << 20),
+        },
+    ];
+    let (outcome, out, err) = run(&spec);
+    assert_eq!(outcome.status, ExitStatus::Exited(0), "{err:?}");
+    assert_eq!(out, ["s3cr3t", "1777", "secret-read-only"]);
+    assert_eq!(
+        std::fs::read_to_string(cache.path().join("out")).expect("cache file"),
+        "kept\n"
+    );
+    for gone in ["run", "cache", "scratch"] {
+        assert!(
+            !rootfs.path().join(gone).exists(),
+            "/{gone} was left in the rootfs"
+        );
+    }
 }
