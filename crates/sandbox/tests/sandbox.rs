@@ -57,18 +57,18 @@ fn exit_codes_and_signals_propagate() {
 fn background_processes_are_killed_when_the_command_exits() {
     let rootfs = busybox_rootfs();
     // One child in the command's group, one that left it with setsid; both keep stdout open.
-    let script = "(sleep 3; touch /tmp/survived) & setsid sh -c 'sleep 3; touch /tmp/survived2' & echo started";
+    let script = "(sleep 4; touch /tmp/survived) & setsid sh -c 'sleep 4; touch /tmp/survived2' & echo started";
     let started = Instant::now();
     let (outcome, out, _) = run(&sh(rootfs.path(), script));
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_millis(3500),
         "run waited for the background processes"
     );
     assert_eq!(
         (outcome.status, out),
         (ExitStatus::Exited(0), vec!["started".to_owned()])
     );
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(5));
     assert!(
         !rootfs.path().join("tmp/survived").exists(),
         "a background process survived"
