@@ -43,16 +43,19 @@ fn install_tool(root: &Path) {
     }
 }
 
-/// A busybox rootfs owned by the unprivileged user, as it would have extracted it.
-fn nobodys_rootfs() -> tempfile::TempDir {
+/// A busybox rootfs owned by the unprivileged user, as it would have extracted it, with a copy
+/// of the tool in it that the user can run wherever the build put the original.
+fn nobodys_rootfs() -> (tempfile::TempDir, std::path::PathBuf) {
     let rootfs = busybox_rootfs();
+    let tool = rootfs.path().join("kiln-sandbox-test");
+    std::fs::copy(TOOL, &tool).expect("copy the tool");
     let chown = std::process::Command::new("chown")
         .args(["-R", &format!("{NOBODY}:{NOBODY}")])
         .arg(rootfs.path())
         .status()
         .expect("chown");
     assert!(chown.success());
-    rootfs
+    (rootfs, tool)
 }
 
 #[test]
@@ -121,11 +124,11 @@ fn none_mode_runs_in_place_and_kills_what_the_command_leaves() {
 #[test]
 #[ignore = "needs the test environment"]
 fn rootless_as_an_unprivileged_user_maps_it_to_root() {
-    let rootfs = nobodys_rootfs();
+    let (rootfs, tool) = nobodys_rootfs();
     let root = rootfs.path();
 
     let run = |user: &str, script: &str| {
-        let mut command = std::process::Command::new(TOOL);
+        let mut command = std::process::Command::new(&tool);
         command
             .uid(NOBODY)
             .gid(NOBODY)
@@ -169,7 +172,7 @@ fn rootless_as_an_unprivileged_user_maps_it_to_root() {
         "{err}"
     );
 
-    let mut probe = std::process::Command::new(TOOL);
+    let mut probe = std::process::Command::new(&tool);
     probe.uid(NOBODY).gid(NOBODY).arg("probe");
     let (code, out, err) = output(probe);
     assert_eq!(code, 0, "{err}");
@@ -266,7 +269,7 @@ fn rootless_with_subordinate_ids_maps_them_through_newuidmap() {
             "this test needs {tool} (Debian package uidmap)"
         );
     }
-    let rootfs = nobodys_rootfs();
+    let (rootfs, tool) = nobodys_rootfs();
     let root = rootfs.path();
     // The ranges live only in a throwaway mount namespace, bound over the host's files.
     let ranges = tempfile::NamedTempFile::new().expect("tempfile");
@@ -292,8 +295,8 @@ fn rootless_with_subordinate_ids_maps_them_through_newuidmap() {
             &format!("--regid={NOBODY}"),
             "--clear-groups",
         ])
+        .arg(&tool)
         .args([
-            TOOL,
             "run",
             "--isolation",
             "rootless",
