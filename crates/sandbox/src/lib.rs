@@ -17,6 +17,17 @@
 //! left when the command exits, and reports back on a status pipe. A binary that uses this crate
 //! calls [`init::main_if_requested`] first thing in `main`.
 //!
+//! # What a RUN process sees
+//!
+//! In `chroot` and `rootless` modes ([`Isolation`]): the rootfs as `/` (after `pivot_root`,
+//! nothing of the host's tree), its own PID namespace (it is PID 2, the reaper PID 1), a fresh
+//! `/proc` with Docker's masked and read-only paths, a tmpfs `/dev` with the standard devices,
+//! `/dev/pts` and `/dev/shm`, a read-only `/sys`, the caller's [`Mount`]s, the host's network,
+//! Docker's default capabilities, umask 022, default signal dispositions, and the user of
+//! `USER` with its supplementary groups. In `none` mode it runs in place with what the
+//! container grants, as in Kaniko. In every mode, whatever it leaves running is killed when it
+//! exits.
+//!
 //! # Use
 //!
 //! ```no_run
