@@ -16,7 +16,7 @@ use crate::descriptor::{ANNOTATION_REF_NAME, Descriptor};
 use crate::digest::Digest;
 use crate::image::{ImageError, LocalImage};
 use crate::json::{MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, ReadError, read_bounded, to_canonical_json};
-use crate::manifest::Index;
+use crate::manifest::{Index, ManifestOrIndex};
 use crate::media_type::Family;
 
 /// The `oci-layout` file's content, byte for byte as go-containerregistry writes it.
@@ -254,10 +254,28 @@ impl Layout {
         }
         self.write_blob_bytes(image.config_bytes())?;
         self.write_blob_bytes(image.manifest_bytes())?;
-        let mut entry = image.descriptor();
-        if let Some(name) = ref_name {
-            entry = entry.with_annotation(ANNOTATION_REF_NAME, name);
+        self.add_to_index(image.descriptor(), ref_name)
+    }
+
+    /// Adds an entry to `index.json` for a manifest or index whose blobs are already in the
+    /// layout (a multi-platform index written with [`Layout::write_blob_bytes`], say), with
+    /// the same naming rules as [`Layout::append_image`]. Returns the entry as written.
+    pub fn add_to_index(
+        &self,
+        descriptor: Descriptor,
+        ref_name: Option<&str>,
+    ) -> Result<Descriptor, LayoutError> {
+        if !self.has_blob(&descriptor.digest) {
+            let path = self.blob_path(&descriptor.digest);
+            return Err(io_at(&path)(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the blob an index entry names must be written first",
+            )));
         }
+        let entry = match ref_name {
+            Some(name) => descriptor.with_annotation(ANNOTATION_REF_NAME, name),
+            None => descriptor,
+        };
         let mut index = self.index()?;
         if let Some(name) = ref_name {
             index.manifests.retain(|d| d.ref_name() != Some(name));
@@ -265,6 +283,19 @@ impl Layout {
         index.manifests.push(entry.clone());
         self.write_index(&index)?;
         Ok(entry)
+    }
+
+    /// Reads and parses the manifest or index a descriptor names (bounded, verified), to walk
+    /// a multi-platform layout.
+    pub fn read_manifest(&self, descriptor: &Descriptor) -> Result<ManifestOrIndex, LayoutError> {
+        let bytes = self.read_blob(descriptor, MAX_MANIFEST_SIZE)?;
+        ManifestOrIndex::parse(&bytes, Some(descriptor.media_type.as_str())).map_err(|source| {
+            LayoutError::Image {
+                root: self.root.clone(),
+                digest: descriptor.digest.clone(),
+                source: ImageError::Manifest(source),
+            }
+        })
     }
 
     /// Reads the image an index entry names: its manifest and config (bounded, verified) and
@@ -276,18 +307,16 @@ impl Layout {
             digest: descriptor.digest.clone(),
             source,
         };
-        let manifest = match crate::ManifestOrIndex::parse(
-            &manifest_bytes,
-            Some(descriptor.media_type.as_str()),
-        ) {
-            Ok(crate::ManifestOrIndex::Manifest(m)) => m,
-            Ok(crate::ManifestOrIndex::Index(i)) => {
-                return Err(image_err(ImageError::IsIndex {
-                    media_type: i.media_type().to_string(),
-                }));
-            }
-            Err(e) => return Err(image_err(ImageError::Manifest(e))),
-        };
+        let manifest =
+            match ManifestOrIndex::parse(&manifest_bytes, Some(descriptor.media_type.as_str())) {
+                Ok(ManifestOrIndex::Manifest(m)) => m,
+                Ok(ManifestOrIndex::Index(i)) => {
+                    return Err(image_err(ImageError::IsIndex {
+                        media_type: i.media_type().to_string(),
+                    }));
+                }
+                Err(e) => return Err(image_err(ImageError::Manifest(e))),
+            };
         let config_bytes = self.read_blob(&manifest.config, MAX_CONFIG_SIZE)?;
         let mut layers = Vec::with_capacity(manifest.layers.len());
         for layer in &manifest.layers {

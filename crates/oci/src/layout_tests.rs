@@ -151,3 +151,32 @@ fn oversized_index_is_refused() {
     std::fs::write(dir.path().join("index.json"), big).unwrap();
     assert!(matches!(layout.index(), Err(LayoutError::Read { .. })));
 }
+
+#[test]
+fn an_index_can_be_added_and_walked() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::create(dir.path().join("layout")).unwrap();
+    let amd = small_image(dir.path(), "amd64\n", Family::Oci);
+    let amd_entry = layout.append_image(&amd, None).unwrap();
+    let mut index = Index::new(Family::Oci);
+    index.manifests.push(amd_entry.clone());
+    let index_bytes = index.to_json();
+    let d = Descriptor::of(crate::MediaType::OciIndex, &index_bytes);
+
+    let missing = layout.add_to_index(d.clone(), Some("multi")).unwrap_err();
+    assert!(matches!(missing, LayoutError::Io { .. }), "{missing:?}");
+    layout.write_blob_bytes(&index_bytes).unwrap();
+    layout.add_to_index(d.clone(), Some("multi")).unwrap();
+
+    let found = layout.find("multi").unwrap().unwrap();
+    let ManifestOrIndex::Index(read) = layout.read_manifest(&found).unwrap() else {
+        panic!("not an index")
+    };
+    let platform = "linux/amd64".parse().unwrap();
+    let chosen = read.select(&platform).unwrap();
+    assert_eq!(chosen.digest, amd.digest());
+    let image = layout.read_image(chosen).unwrap();
+    assert_eq!(image.manifest_bytes(), amd.manifest_bytes());
+    let err = layout.read_image(&found).unwrap_err();
+    assert!(err.to_string().contains(d.digest.as_str()), "{err}");
+}

@@ -4,9 +4,25 @@
 //! media types, manifests, indexes, image configs, platform matching, and OCI layout and
 //! `docker save` tarball I/O. Follows the OCI image spec
 //! (<https://github.com/opencontainers/image-spec/blob/main/spec.md>) and Docker's image
-//! manifest v2 schema 2.
+//! manifest v2 schema 2 (<https://distribution.github.io/distribution/spec/manifest-v2-2/>).
 //!
-//! Does not own: fetching or pushing anything (`kiln-registry`).
+//! Does not own: fetching or pushing anything (`kiln-registry`), making layers (`kiln-fs`).
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `reference` | [`Reference`]: Docker's name grammar and normalisation |
+//! | `digest`, `blob` | [`Digest`], [`DiffId`], [`Sha256`]; [`VerifyingReader`] checks a blob as it streams |
+//! | `media_type` | [`MediaType`] of both families, [`Compression`], [`Family`] |
+//! | `descriptor`, `manifest`, `config` | [`Descriptor`], [`Manifest`], [`Index`], [`ConfigFile`] as own serde structs |
+//! | `json` | canonical bytes ([`to_canonical_json`]) and bounded reads ([`read_bounded`]) |
+//! | `platform` | [`Platform`] parsing, containerd-style normalisation and fallbacks |
+//! | `image`, `layout`, `tarball` | [`LocalImage`]; [`Layout`] read/write; `docker save` writer |
+//! | `outputs` | Kaniko's digest and image-name files, `BUILDER_OUTPUT` |
+//!
+//! Why own structs rather than the `oci-spec` crate: it drops Docker-only config fields and
+//! serialises maps in random order, which changes digests (see `DEPENDENCIES.md`). Here every
+//! map is a `BTreeMap`, unknown fields are kept through `#[serde(flatten)]`, and a value always
+//! serialises to the same bytes.
 
 mod blob;
 mod config;
