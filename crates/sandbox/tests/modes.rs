@@ -335,3 +335,39 @@ fn rootless_with_subordinate_ids_maps_them_through_newuidmap() {
         100_999
     );
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn auto_in_a_container_with_sys_admin_isolates_with_chroot() {
+    let rootfs = busybox_rootfs();
+    install_tool(rootfs.path());
+    // The stage's rootfs, a directory inside the container.
+    support::populate(&rootfs.path().join("stage"));
+    let image = ImportedImage::import(rootfs.path());
+    let mut command = std::process::Command::new("docker");
+    command
+        .args(["run", "--rm", "--cap-add", "SYS_ADMIN"])
+        .args([
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "apparmor=unconfined",
+        ])
+        .arg(&image.0)
+        .args([
+            "/kiln-sandbox-test",
+            "run",
+            "--isolation",
+            "auto",
+            "--user",
+            "app",
+        ])
+        .args(["--env", "PATH=/bin", "/stage", "--", "/bin/sh", "-c"])
+        .arg("echo $$; id -u; test -e /kiln-sandbox-test || echo container-root-hidden");
+    let (code, out, err) = output(command);
+    assert_eq!(code, 0, "{out:?} {err}");
+    assert_eq!(
+        out,
+        ["stdout: 2", "stdout: 1000", "stdout: container-root-hidden"]
+    );
+}

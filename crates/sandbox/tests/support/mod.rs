@@ -28,7 +28,12 @@ pub fn sandbox() -> kiln_sandbox::Sandbox {
 pub fn busybox_rootfs() -> tempfile::TempDir {
     require_root();
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
+    populate(dir.path());
+    dir
+}
+
+/// Fills `root` as [`busybox_rootfs`] describes.
+pub fn populate(root: &Path) {
     for d in ["bin", "etc", "tmp", "home/app"] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
@@ -57,7 +62,6 @@ pub fn busybox_rootfs() -> tempfile::TempDir {
         "root:x:0:\nwheel:x:10:app\nstaff:x:50:app\napp:x:1000:\n",
     )
     .expect("group");
-    dir
 }
 
 pub fn sh(root: &Path, script: &str) -> RunSpec {
