@@ -180,3 +180,47 @@ pub struct RunOutcome {
     /// Directories created as mount-point parents that the run filled, so they stay.
     pub kept_mount_points: Vec<PathBuf>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_names_round_trip_and_unknown_ones_are_listed() {
+        for name in Isolation::NAMES {
+            let parsed: Isolation = name.parse().expect(name);
+            assert_eq!(parsed.to_string(), name);
+        }
+        let err = "sandbox".parse::<Isolation>().expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "unknown isolation \"sandbox\", expected one of auto, chroot, rootless, none"
+        );
+    }
+
+    #[test]
+    fn exit_codes_follow_the_shell_convention() {
+        let cases = [
+            (ExitStatus::Exited(0), 0, true, "exit code 0"),
+            (ExitStatus::Exited(3), 3, false, "exit code 3"),
+            (
+                ExitStatus::Signaled(9),
+                137,
+                false,
+                "signal 9 (exit code 137)",
+            ),
+            (
+                ExitStatus::Signaled(15),
+                143,
+                false,
+                "signal 15 (exit code 143)",
+            ),
+        ];
+        for (status, code, success, text) in cases {
+            assert_eq!(
+                (status.code(), status.success(), status.to_string().as_str()),
+                (code, success, text)
+            );
+        }
+    }
+}
