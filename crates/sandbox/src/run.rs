@@ -255,3 +255,69 @@ fn interpret(
         status: init_status,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::path::Path;
+
+    use super::*;
+
+    fn interpret_reports(reports: Vec<Report>) -> Result<ExitStatus> {
+        interpret(
+            Path::new("/bin/kiln"),
+            reports,
+            std::process::ExitStatus::from_raw(0),
+        )
+    }
+
+    #[test]
+    fn reports_become_a_status_or_the_reason_the_command_did_not_run() {
+        let exited = interpret_reports(vec![Report::Exited(ExitStatus::Exited(3))]);
+        assert_eq!(exited.ok(), Some(ExitStatus::Exited(3)));
+
+        let failed = Report::Failed {
+            step: "mount proc on".into(),
+            path: Some("/r/proc".into()),
+            errno: libc::EPERM,
+            message: None,
+        };
+        // A setup failure wins over the exit status reported after it.
+        let err = interpret_reports(vec![failed, Report::Exited(ExitStatus::Exited(125))])
+            .expect_err("failed");
+        assert_eq!(
+            err.to_string(),
+            "sandbox setup failed: mount proc on /r/proc"
+        );
+        let Error::Setup { source, .. } = err else {
+            panic!("not a setup error")
+        };
+        assert_eq!(source.raw_os_error(), Some(libc::EPERM));
+
+        let helper = Report::Failed {
+            step: "run".into(),
+            path: Some("/usr/bin/newuidmap".into()),
+            errno: libc::EIO,
+            message: Some("newuidmap: write to uid_map failed".into()),
+        };
+        let Err(Error::Setup { source, .. }) = interpret_reports(vec![helper]) else {
+            panic!("not a setup error")
+        };
+        assert_eq!(source.to_string(), "newuidmap: write to uid_map failed");
+
+        let denied = Report::ExecFailed {
+            program: "/script".into(),
+            errno: libc::EACCES,
+        };
+        let err = interpret_reports(vec![denied, Report::Exited(ExitStatus::Exited(126))])
+            .expect_err("exec");
+        assert_eq!(err.to_string(), "exec: \"/script\": cannot execute");
+
+        let err = interpret_reports(Vec::new()).expect_err("no report");
+        assert!(
+            err.to_string()
+                .starts_with("the sandbox init /bin/kiln ended without reporting"),
+            "{err}"
+        );
+    }
+}
