@@ -5,8 +5,10 @@
 //! Owns: creating and opening a layout, blobs streamed in with their digest verified, atomic
 //! writes (a temporary file in the target directory, then a rename, so a concurrent reader
 //! never sees half a blob or half an index), adding an image under an
-//! `org.opencontainers.image.ref.name`, and reading an image back. Does not own: garbage
-//! collection of unreferenced blobs, or locking between concurrent writers of `index.json`.
+//! `org.opencontainers.image.ref.name`, and reading an image back. Changes to `index.json`
+//! (read, modify, rename) hold an exclusive `flock` on the layout directory, so that two
+//! builds sharing a layout (a `--cache-repo oci:` directory) do not lose each other's entries;
+//! readers need no lock. Does not own: garbage collection of unreferenced blobs.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -78,6 +80,7 @@ impl Layout {
         let layout = Self { root: root.into() };
         let blobs = layout.root.join("blobs");
         fs_err::create_dir_all(&blobs).map_err(io_at(&blobs))?;
+        let _lock = layout.lock_index()?;
         let marker = layout.root.join("oci-layout");
         if marker.exists() {
             layout.check_version()?;
@@ -87,6 +90,7 @@ impl Layout {
         if !layout.index_path().exists() {
             layout.write_index(&Index::new(Family::Oci))?;
         }
+        drop(_lock);
         Ok(layout)
     }
 
@@ -94,6 +98,7 @@ impl Layout {
     /// as Kaniko's `--oci-layout-path` does on every build.
     pub fn create_with_empty_index(root: impl Into<PathBuf>) -> Result<Self, LayoutError> {
         let layout = Self::create(root)?;
+        let _lock = layout.lock_index()?;
         layout.write_index(&Index::new(Family::Oci))?;
         Ok(layout)
     }
@@ -222,7 +227,16 @@ impl Layout {
         parse_json(&path, &bytes)
     }
 
-    /// Replaces `index.json` atomically.
+    /// Waits for and takes the exclusive lock on `index.json` changes; released on drop.
+    fn lock_index(&self) -> Result<std::fs::File, LayoutError> {
+        let dir = std::fs::File::open(&self.root).map_err(io_at(&self.root))?;
+        rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_at(&self.root)(e.into()))?;
+        Ok(dir)
+    }
+
+    /// Replaces `index.json` atomically. Callers that read the index first and change it should
+    /// prefer [`Layout::add_to_index`], which holds the layout's lock across both.
     pub fn write_index(&self, index: &Index) -> Result<(), LayoutError> {
         write_atomically(&self.index_path(), &to_canonical_json(index))
     }
@@ -276,6 +290,7 @@ impl Layout {
             Some(name) => descriptor.with_annotation(ANNOTATION_REF_NAME, name),
             None => descriptor,
         };
+        let _lock = self.lock_index()?;
         let mut index = self.index()?;
         if let Some(name) = ref_name {
             index.manifests.retain(|d| d.ref_name() != Some(name));

@@ -180,3 +180,29 @@ fn an_index_can_be_added_and_walked() {
     let err = layout.read_image(&found).unwrap_err();
     assert!(err.to_string().contains(d.digest.as_str()), "{err}");
 }
+
+#[test]
+fn concurrent_appends_keep_every_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let images: Vec<_> = (0..8)
+        .map(|i| small_image(dir.path(), &"x".repeat(i + 1), Family::Oci))
+        .collect();
+    std::thread::scope(|s| {
+        for (i, image) in images.iter().enumerate() {
+            let root = root.clone();
+            s.spawn(move || {
+                let layout = Layout::create(&root).unwrap();
+                layout.append_image(image, Some(&format!("t{i}"))).unwrap();
+            });
+        }
+    });
+    let index = Layout::open(&root).unwrap().index().unwrap();
+    let mut names: Vec<_> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.ref_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"]);
+}
