@@ -212,10 +212,10 @@ fn start_command(
         ));
     }
     let program = command.argv.first().map(String::as_str).unwrap_or_default();
+    // The first PATH, as getenv(3) in the command would find it.
     let path = command
         .env
         .iter()
-        .rev()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(process::DEFAULT_PATH);
     let errno = match process::find_executable(program, path) {
