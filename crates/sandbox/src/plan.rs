@@ -81,6 +81,12 @@ pub(crate) fn prepare(
             (Vec::new(), None)
         }
         Isolation::Chroot | Isolation::Rootless => {
+            // Mount points would be created in the host's own tree, and nothing isolated.
+            if rootfs == Path::new("/") {
+                return Err(unsupported(
+                    "the rootfs is the host's /; isolation none runs in place".into(),
+                ));
+            }
             let mut stubs = MountStubs::new(&rootfs);
             match steps(spec, &rootfs, isolation, idmap.as_ref(), &mut stubs) {
                 Ok(steps) => (steps, Some(stubs)),

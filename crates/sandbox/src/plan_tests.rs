@@ -224,3 +224,14 @@ fn an_empty_command_is_refused() {
         Err(Error::EmptyCommand)
     ));
 }
+
+#[test]
+fn isolated_modes_refuse_the_host_root_as_rootfs() {
+    for isolation in [Isolation::Chroot, Isolation::Rootless] {
+        let err = prepare(&spec(Path::new("/")), isolation, None).expect_err("host root");
+        assert!(
+            err.to_string().contains("the rootfs is the host's /"),
+            "{err}"
+        );
+    }
+}
