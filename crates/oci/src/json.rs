@@ -4,7 +4,8 @@
 //! from a registry, a layout or an archive. Does not own: the documents' shapes.
 //!
 //! A given value always gives the same bytes: struct fields in declaration order, maps sorted
-//! (`BTreeMap`), no insignificant white space. Strings are escaped the way Go's `encoding/json`
+//! (`BTreeMap`), no insignificant white space. Unknown fields kept as `serde_json::Value` keep
+//! the order they were read in, so a document kiln only passes through keeps its bytes. Strings are escaped the way Go's `encoding/json`
 //! escapes them (`<`, `>`, `&`, U+2028 and U+2029 as `\u` sequences), so a config kiln writes
 //! has the same bytes, hence the same digest, as one written by Docker, BuildKit or Kaniko with
 //! the same fields in the same order.

@@ -28,7 +28,7 @@ const LAYOUT_VERSION: &str = "1.0.0";
 /// Why a layout operation failed. Every variant names the file or the blob.
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    #[error("{}", path.display())]
+    #[error("cannot access {}", path.display())]
     Io {
         path: PathBuf,
         #[source]

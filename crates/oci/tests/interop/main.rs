@@ -170,3 +170,64 @@ fn docker_loads_and_runs_the_tarball() {
         run("docker", &["rmi", &name, &second]);
     }
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn skopeo_picks_a_platform_from_a_layout_index() {
+    use kiln_oci::{Descriptor, Index, MediaType, Platform};
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::create(dir.path().join("layout")).unwrap();
+    let mut index = Index::new(Family::Oci);
+    for (arch, hello) in [("amd64", "amd64 image\n"), ("arm64", "arm64 image\n")] {
+        let image = runnable_image(dir.path(), hello, Family::Oci, true);
+        // Same layer, config rewritten for the platform, as a cross-built image would be.
+        let mut config = image.config().unwrap();
+        config.architecture = arch.to_owned();
+        let config_bytes = config.to_json();
+        let mut manifest = image.manifest().clone();
+        manifest.config = Descriptor::of(MediaType::OciConfig, &config_bytes);
+        let layers = image.layers().map(|(_, p)| p.to_owned()).collect();
+        let image = LocalImage::from_manifest(&manifest, config_bytes, layers).unwrap();
+        let entry = layout.append_image(&image, None).unwrap();
+        index.manifests.push(entry);
+    }
+    let bytes = index.to_json();
+    layout.write_blob_bytes(&bytes).unwrap();
+    let descriptor = Descriptor::of(MediaType::OciIndex, &bytes);
+    layout.add_to_index(descriptor, Some("multi")).unwrap();
+    // Only the index is named; the per-platform entries above stay in index.json unnamed.
+
+    let src = format!("oci:{}:multi", layout.root().display());
+    for arch in ["amd64", "arm64"] {
+        let config = json(&run(
+            "skopeo",
+            &[
+                "--override-os",
+                "linux",
+                "--override-arch",
+                arch,
+                "inspect",
+                "--config",
+                &src,
+            ],
+        ));
+        assert_eq!(config["architecture"], arch);
+        // kiln's choice from the same index is the image skopeo chose: same config bytes.
+        let want: Platform = format!("linux/{arch}").parse().unwrap();
+        let chosen = layout.read_image(index.select(&want).unwrap()).unwrap();
+        let raw_config = run(
+            "skopeo",
+            &[
+                "--override-os",
+                "linux",
+                "--override-arch",
+                arch,
+                "inspect",
+                "--config",
+                "--raw",
+                &src,
+            ],
+        );
+        assert_eq!(raw_config.as_bytes(), chosen.config_bytes(), "{arch}");
+    }
+}
