@@ -50,8 +50,8 @@ pub use layout::{Layout, LayoutError, OCI_LAYOUT_FILE};
 pub use manifest::{Index, Manifest, ManifestError, ManifestOrIndex};
 pub use media_type::{ACCEPTED_MANIFEST_TYPES, Compression, Family, MediaType};
 pub use outputs::{
-    BUILDER_OUTPUT_FILE, OutputError, builder_output_images, digest_file,
-    image_name_tag_with_digest_file, image_name_with_digest_file, write_output_file,
+    BUILDER_OUTPUT_FILE, OutputError, format_builder_output_images, format_digest_file,
+    format_image_name_tag_with_digest_file, format_image_name_with_digest_file, write_output_file,
 };
 pub use platform::{Platform, PlatformError};
 pub use reference::{DEFAULT_TAG, DOCKER_HUB, DOCKER_HUB_ALIAS, Reference, ReferenceError};

@@ -53,12 +53,12 @@ pub enum OutputError {
 }
 
 /// `--digest-file`: the digest alone.
-pub fn digest_file(digest: &Digest) -> Vec<u8> {
+pub fn format_digest_file(digest: &Digest) -> Vec<u8> {
     digest.as_str().as_bytes().to_vec()
 }
 
 /// `--image-name-with-digest-file`: `repository@digest` lines.
-pub fn image_name_with_digest_file<S: AsRef<str>>(
+pub fn format_image_name_with_digest_file<S: AsRef<str>>(
     destinations: &[S],
     digest: &Digest,
 ) -> Result<Vec<u8>, OutputError> {
@@ -66,7 +66,7 @@ pub fn image_name_with_digest_file<S: AsRef<str>>(
 }
 
 /// `--image-name-tag-with-digest-file`: `repository:tag@digest` lines.
-pub fn image_name_tag_with_digest_file<S: AsRef<str>>(
+pub fn format_image_name_tag_with_digest_file<S: AsRef<str>>(
     destinations: &[S],
     digest: &Digest,
 ) -> Result<Vec<u8>, OutputError> {
@@ -74,7 +74,7 @@ pub fn image_name_tag_with_digest_file<S: AsRef<str>>(
 }
 
 /// `$BUILDER_OUTPUT/images`: one JSON object per line, per destination.
-pub fn builder_output_images<S: AsRef<str>>(destinations: &[S], digest: &Digest) -> Vec<u8> {
+pub fn format_builder_output_images<S: AsRef<str>>(destinations: &[S], digest: &Digest) -> Vec<u8> {
     #[derive(Serialize)]
     struct Line<'a> {
         name: &'a str,

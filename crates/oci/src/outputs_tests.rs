@@ -8,7 +8,7 @@ fn digest() -> Digest {
 
 #[test]
 fn digest_file_is_the_digest_without_newline() {
-    assert_eq!(digest_file(&digest()), D.as_bytes());
+    assert_eq!(format_digest_file(&digest()), D.as_bytes());
 }
 
 #[test]
@@ -43,13 +43,13 @@ fn name_files_match_kaniko_for_each_destination() {
         ),
     ];
     for (dest, name, name_tag) in &cases {
-        let got = image_name_with_digest_file(&[dest], &digest()).unwrap();
+        let got = format_image_name_with_digest_file(&[dest], &digest()).unwrap();
         assert_eq!(
             String::from_utf8(got).unwrap(),
             format!("{name}\n"),
             "{dest}"
         );
-        let got = image_name_tag_with_digest_file(&[dest], &digest()).unwrap();
+        let got = format_image_name_tag_with_digest_file(&[dest], &digest()).unwrap();
         assert_eq!(
             String::from_utf8(got).unwrap(),
             format!("{name_tag}\n"),
@@ -58,19 +58,19 @@ fn name_files_match_kaniko_for_each_destination() {
     }
     let all: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let joined: String = cases.iter().map(|c| format!("{}\n", c.2)).collect();
-    let got = image_name_tag_with_digest_file(&all, &digest()).unwrap();
+    let got = format_image_name_tag_with_digest_file(&all, &digest()).unwrap();
     assert_eq!(String::from_utf8(got).unwrap(), joined);
 }
 
 #[test]
 fn an_invalid_destination_is_named_in_the_error() {
-    let err = image_name_with_digest_file(&["Bad/Name"], &digest()).unwrap_err();
+    let err = format_image_name_with_digest_file(&["Bad/Name"], &digest()).unwrap_err();
     assert!(err.to_string().contains("\"Bad/Name\""), "{err}");
 }
 
 #[test]
 fn builder_output_lists_destinations_as_typed() {
-    let got = builder_output_images(&["busybox", "gcr.io/a/b:1"], &digest());
+    let got = format_builder_output_images(&["busybox", "gcr.io/a/b:1"], &digest());
     let want = format!(
         "{{\"name\":\"busybox\",\"digest\":\"{D}\"}}\n{{\"name\":\"gcr.io/a/b:1\",\"digest\":\"{D}\"}}\n"
     );
