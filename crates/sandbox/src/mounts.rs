@@ -241,9 +241,15 @@ fn apply_dev(sys: &dyn Syscall, dev: &Path, pts_gid: Option<u32>) -> Result<(), 
     )
     .map_err(at("mount tmpfs on", dev))?;
     for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        // A minimal host (a container without a terminal device) may lack one: so does the RUN.
+        match sys.is_dir(&host) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(at("inspect", &host)(e)),
+        }
         let node = dev.join(name);
         sys.create_file(&node, 0o666).map_err(at("create", &node))?;
-        let host = Path::new("/dev").join(name);
         sys.mount(Some(&host), &node, None, libc::MS_BIND, None)
             .map_err(at("bind mount onto", &node))?;
     }

@@ -1,6 +1,15 @@
 use super::*;
 use crate::syscall::{Call, RecordingSyscall};
 
+const HOST_DEVICES: [(&str, bool); 6] = [
+    ("/dev/null", false),
+    ("/dev/zero", false),
+    ("/dev/full", false),
+    ("/dev/random", false),
+    ("/dev/urandom", false),
+    ("/dev/tty", false),
+];
+
 fn mount(
     source: Option<&str>,
     target: &str,
@@ -76,7 +85,7 @@ fn writable_recursive_bind_is_one_call() {
 
 #[test]
 fn dev_gets_devices_pts_shm_and_links() {
-    let sys = RecordingSyscall::new();
+    let sys = RecordingSyscall::new().with_existing(&HOST_DEVICES);
     apply(
         &sys,
         &[Step::Dev {
@@ -311,5 +320,25 @@ fn tmpfs_mounts_are_sticky_world_writable_and_sized() {
                 Some("mode=1777")
             ),
         ]
+    );
+}
+
+#[test]
+fn a_device_the_host_lacks_is_left_out() {
+    let sys = RecordingSyscall::new().with_existing(&HOST_DEVICES[..5]);
+    apply(
+        &sys,
+        &[Step::Dev {
+            target: "/r/dev".into(),
+            pts_gid: None,
+        }],
+    )
+    .expect("apply");
+    let calls = sys.calls();
+    assert!(calls.contains(&Call::CreateFile("/r/dev/urandom".into(), 0o666)));
+    assert!(
+        !calls
+            .iter()
+            .any(|c| matches!(c, Call::CreateFile(p, _) if p == Path::new("/r/dev/tty")))
     );
 }
