@@ -1,8 +1,10 @@
 //! What kiln-oci writes, read by the tools users read it with: umoci and skopeo for OCI
-//! layouts, skopeo and `docker load` for `docker save` tarballs. These need the tools
-//! installed (and a running Docker Engine for `docker load`), so they are ignored by default;
-//! `scripts/check` runs them with `--include-ignored`.
+//! layouts, skopeo and `docker load` for `docker save` tarballs; and what those tools and the
+//! test registry write, read by kiln-oci (`documents`). These need the tools installed, a
+//! running Docker Engine and the test registry (`KILN_TEST_REGISTRY`), so they are ignored by
+//! default; `scripts/check` runs them with `--include-ignored`.
 
+mod documents;
 mod fixture;
 
 use std::path::Path;
@@ -12,7 +14,7 @@ use fixture::runnable_image;
 use kiln_oci::{Family, Layout, LocalImage, Reference, write_docker_archive_file};
 
 /// Runs `program args…`, returning stdout; panics with the command and its stderr on failure.
-fn run(program: &str, args: &[&str]) -> String {
+pub fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
@@ -27,7 +29,7 @@ fn run(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn json(text: &str) -> serde_json::Value {
+pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
 
