@@ -33,6 +33,7 @@ struct FlagRow {
     tool: String,
     flag: String,
     short: String,
+    default: String,
     shown: bool,
     example: String,
 }
@@ -50,10 +51,11 @@ fn flag_table() -> Vec<FlagRow> {
             .position(|h| *h == name)
             .unwrap_or_else(|| panic!("column {name} in the header"))
     };
-    let (tool, flag, short, shown, example) = (
+    let (tool, flag, short, default, shown, example) = (
         column("tool"),
         column("flag"),
         column("short"),
+        column("default"),
         column("shown"),
         column("example"),
     );
@@ -65,6 +67,7 @@ fn flag_table() -> Vec<FlagRow> {
                 tool: cells[tool].to_owned(),
                 flag: cells[flag].to_owned(),
                 short: cells[short].to_owned(),
+                default: cells[default].to_owned(),
                 shown: cells[shown] == "yes",
                 example: cells[example].to_owned(),
             }
@@ -72,23 +75,24 @@ fn flag_table() -> Vec<FlagRow> {
         .collect()
 }
 
+/// `(long, short)` of the option a help line introduces, if it introduces one.
+fn option_of(line: &str) -> Option<(String, String)> {
+    let line = line.trim_start();
+    let (short, rest) = match line.strip_prefix('-') {
+        Some(r) if !r.starts_with('-') => {
+            let (s, rest) = r.split_once(", ")?;
+            (s.to_owned(), rest)
+        }
+        _ => (String::new(), line),
+    };
+    let long = rest.strip_prefix("--")?;
+    let end = long.find([' ', '[', '=']).unwrap_or(long.len());
+    Some((long[..end].to_owned(), short))
+}
+
 /// `(long, short)` for every option that a `--help` output lists.
 fn help_flags(help: &str) -> BTreeSet<(String, String)> {
-    help.lines()
-        .filter_map(|line| {
-            let line = line.trim_start();
-            let (short, rest) = match line.strip_prefix('-') {
-                Some(r) if !r.starts_with('-') => {
-                    let (s, rest) = r.split_once(", ")?;
-                    (s.to_owned(), rest)
-                }
-                _ => (String::new(), line),
-            };
-            let long = rest.strip_prefix("--")?;
-            let end = long.find([' ', '[', '=']).unwrap_or(long.len());
-            Some((long[..end].to_owned(), short))
-        })
-        .collect()
+    help.lines().filter_map(option_of).collect()
 }
 
 fn help_of(args: &[&str]) -> String {
@@ -119,6 +123,36 @@ fn warm_help_lists_exactly_the_warmer_flags_of_the_table() {
         help_flags(&help_of(&["warm", "--help"])),
         table_flags("warmer")
     );
+}
+
+/// The help text of one option: its line and the indented lines under it.
+fn help_block<'a>(help: &'a str, flag: &str) -> Vec<&'a str> {
+    let mut lines = help
+        .lines()
+        .skip_while(|line| option_of(line).is_none_or(|(long, _)| long != flag));
+    let first = lines.next().into_iter();
+    first
+        .chain(lines.take_while(|line| option_of(line).is_none()))
+        .collect()
+}
+
+#[test]
+fn help_shows_the_defaults_of_the_table() {
+    for (tool, command) in [("executor", "build"), ("warmer", "warm")] {
+        let help = help_of(&[command, "--help"]);
+        for row in flag_table().iter().filter(|r| r.tool == tool && r.shown) {
+            if row.default.is_empty() || row.default == "host" {
+                continue;
+            }
+            let block = help_block(&help, &row.flag).join("\n");
+            let want = format!("[default: {}]", row.default);
+            assert!(
+                block.contains(&want),
+                "{command} --{}: want {want} in {block:?}",
+                row.flag
+            );
+        }
+    }
 }
 
 #[test]
