@@ -78,3 +78,102 @@ impl WarmSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        flags: WarmFlags,
+    }
+
+    fn resolve(args: &[&str], vars: &[(&str, &str)]) -> Result<WarmSettings, SettingsError> {
+        let probe = Probe::try_parse_from(std::iter::once("probe").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        WarmSettings::resolve(
+            &probe.flags,
+            &Environment::new(vars.iter().copied(), "/work"),
+        )
+    }
+
+    #[test]
+    fn something_must_be_named_to_warm() {
+        let cases: [(&[&str], bool); 5] = [
+            (&[], false),
+            (&["--dockerfile="], false),
+            (&["-i", "busybox"], true),
+            (&["-d", "https://example.com/Dockerfile"], true),
+            (&["-d", "/nonexistent/Dockerfile"], false),
+        ];
+        for (args, ok) in cases {
+            assert_eq!(resolve(args, &[]).is_ok(), ok, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn both_platform_spellings_are_taken_and_must_agree() {
+        let cases: [(&[&str], Option<&str>); 4] = [
+            (
+                &["-i", "a", "--customPlatform=linux/arm64"],
+                Some("linux/arm64"),
+            ),
+            (
+                &["-i", "a", "--custom-platform=linux/arm/v7"],
+                Some("linux/arm/v7"),
+            ),
+            (
+                &[
+                    "-i",
+                    "a",
+                    "--custom-platform=linux/s390x",
+                    "--customPlatform=linux/s390x",
+                ],
+                Some("linux/s390x"),
+            ),
+            (
+                &[
+                    "-i",
+                    "a",
+                    "--custom-platform=linux/s390x",
+                    "--customPlatform=linux/amd64",
+                ],
+                None,
+            ),
+        ];
+        for (args, want) in cases {
+            let got = resolve(args, &[]).ok().map(|s| s.platform.to_string());
+            assert_eq!(got.as_deref(), want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn paths_build_args_and_registry_maps_are_resolved() {
+        let settings = resolve(
+            &[
+                "-i",
+                "a",
+                "-i",
+                "b",
+                "-c",
+                "cache",
+                "--build-arg",
+                "BASE",
+                "--cache-ttl=90m",
+            ],
+            &[
+                ("BASE", "debian"),
+                ("KANIKO_REGISTRY_MAP", "gcr.io=m.example"),
+            ],
+        )
+        .expect("valid settings");
+        assert_eq!(settings.images, ["a", "b"]);
+        assert_eq!(settings.cache_dir, PathBuf::from("/work/cache"));
+        assert_eq!(settings.ttl, Duration::from_secs(5400));
+        assert_eq!(settings.build_args[0].value, "debian");
+        assert_eq!(settings.registry.maps["gcr.io"], ["m.example"]);
+    }
+}
