@@ -6,6 +6,8 @@
 //! rules are BuildKit's `frontend/dockerfile/parser/parser.go`; the typed meaning of each
 //! instruction is [`crate::instruction`]'s.
 
+use std::borrow::Cow;
+
 use crate::args::{self, SplitError};
 use crate::ast::{Args, Ast, Keyword, Node, Warning};
 use crate::directive::Directives;
@@ -21,7 +23,9 @@ pub const MAX_LINE: usize = 64 * 1024 - 1;
 pub fn parse(src: &str) -> Result<Ast, Error> {
     let mut lines = Lines::new(src);
     let mut directives = Directives::new();
-    let mut instructions = Vec::new();
+    // One instruction per line at most: reserving up front avoids copying a large vector.
+    let newlines = src.bytes().filter(|b| *b == b'\n').count();
+    let mut instructions = Vec::with_capacity(newlines / 2 + 1);
     let mut warnings = Vec::new();
     while let Some((start, raw)) = lines.next()? {
         let trimmed = raw.trim_start();
@@ -37,7 +41,8 @@ pub fn parse(src: &str) -> Result<Ast, Error> {
             continue;
         }
         let column = raw[..raw.len() - trimmed.len()].chars().count() + 1;
-        let mut logical = first.to_owned();
+        // Most instructions fit on one line: borrow until a continuation forces a copy.
+        let mut logical = Cow::Borrowed(first);
         let mut blank_inside = false;
         while !done {
             let Some((n, raw)) = lines.next()? else {
@@ -57,7 +62,7 @@ pub fn parse(src: &str) -> Result<Ast, Error> {
                 continue;
             }
             let (part, end) = trim_continuation(raw, escape);
-            logical.push_str(part);
+            logical.to_mut().push_str(part);
             done = end;
         }
         let mut span = Span::new(start, column, lines.last);
