@@ -1,6 +1,7 @@
 //! The build platform (`--custom-platform`), in the `os/arch[/variant][:os.version]` syntax
 //! of go-containerregistry's `v1.ParsePlatform`, defaulting to the host as containerd's
-//! `platforms.DefaultSpec` names it (GOOS/GOARCH words: `amd64`, `arm64`, ...).
+//! `platforms.DefaultSpec` names it (GOOS/GOARCH words: `amd64`, `arm64`, ...). Other names of an
+//! architecture (`x86_64`, `aarch64`, `armhf`) are normalised as containerd does.
 //! Spec: <https://github.com/opencontainers/image-spec/blob/main/image-index.md#platform-variants>.
 
 use std::fmt;
@@ -36,10 +37,14 @@ impl Platform {
         if !(2..=3).contains(&parts.len()) || !parts.iter().all(valid_word) {
             return Err(expected());
         }
+        let (architecture, implied_variant) = normalize_architecture(parts[1]);
         Ok(Self {
             os: parts[0].to_owned(),
-            architecture: parts[1].to_owned(),
-            variant: parts.get(2).map(|v| (*v).to_owned()),
+            architecture: architecture.to_owned(),
+            variant: parts
+                .get(2)
+                .map(|v| (*v).to_owned())
+                .or(implied_variant.map(str::to_owned)),
             os_version,
         })
     }
@@ -63,6 +68,19 @@ impl Platform {
             variant: variant.map(str::to_owned),
             os_version: None,
         }
+    }
+}
+
+/// containerd's names for the architectures that go by other names (`uname -m`, Debian):
+/// `x86_64` is `amd64`, `aarch64` is `arm64`, `armhf` is `arm/v7`, ...
+fn normalize_architecture(arch: &str) -> (&str, Option<&'static str>) {
+    match arch {
+        "x86_64" | "x86-64" => ("amd64", None),
+        "aarch64" => ("arm64", None),
+        "armhf" => ("arm", Some("v7")),
+        "armel" => ("arm", Some("v6")),
+        "i386" | "i686" => ("386", None),
+        other => (other, None),
     }
 }
 
@@ -104,6 +122,10 @@ mod tests {
             ("linux/amd64", Some(("linux", "amd64", None, None))),
             ("linux/arm/v7", Some(("linux", "arm", Some("v7"), None))),
             ("linux/arm64/v8", Some(("linux", "arm64", Some("v8"), None))),
+            ("linux/x86_64", Some(("linux", "amd64", None, None))),
+            ("linux/aarch64", Some(("linux", "arm64", None, None))),
+            ("linux/armhf", Some(("linux", "arm", Some("v7"), None))),
+            ("linux/i386", Some(("linux", "386", None, None))),
             (
                 "windows/amd64:10.0.17763.1879",
                 Some(("windows", "amd64", None, Some("10.0.17763.1879"))),
