@@ -48,6 +48,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A RUN step's sandbox re-executes this binary as its init process; that path must run
+    // before anything else (no threads, no logging) and never returns here.
+    kiln_sandbox::init::main_if_requested();
     let args: Vec<OsString> = std::env::args_os().collect();
     let parsed = match Invocation::from_argv0(args.first().map(OsString::as_os_str)) {
         Invocation::Kiln => Cli::try_parse_from(&args).map(|cli| cli.command),
