@@ -10,7 +10,8 @@ data=${KILN_BENCH_DIR:-/var/cache/kiln/bench}/layer
 sample=$data/sample.tar
 level=${KILN_BENCH_LEVEL:-6}
 [ -d "$data/root" ] || { echo "run bench/layer/run.sh first" >&2; exit 1; }
-[ -f "$sample" ] || { tar -cf - -C "$data/root" . | head -c $((200 << 20)) >"$sample" || true; }
+# Typical layer data: the copied /usr files, without the random part.
+[ -f "$sample" ] || { tar -cf - -C "$data/root" --exclude=./random . | head -c $((200 << 20)) >"$sample" || true; }
 
 cargo build --quiet --profile "$profile" -p kiln-fs --example gzip_speed
 dir=$profile; [ "$profile" = dev ] && dir=debug

@@ -20,6 +20,12 @@
 //! - zstd runs with at least one worker thread: zstd's multi-threaded mode produces the same
 //!   frame for any worker count ≥ 1, but a different one from its single-threaded mode, so it
 //!   is never used.
+//! - Measured with `bench/layer/gzip-speed.sh` on 200 MiB of typical layer data, level 6, on
+//!   the 2-core machine while other builds were running (load ≈ 9, so only the ratios count):
+//!   flate2 alone 19.7 MiB/s, gzp on 1 thread 22.1, gzp on 2 threads 28.0, `pigz -p 2` 25.1;
+//!   output 58.4% of the input for gzp against 58.1% for flate2 and 57.8% for pigz. The whole
+//!   writer (`bench/layer/run.sh`, 1 GiB) ran 1.58× faster than `tar -c | pigz -p 2` with a
+//!   13 MiB peak RSS.
 //! - Compression runs on its own threads, fed through a bounded channel, so reading files and
 //!   hashing the tar overlap with it (see `super::output`).
 

@@ -9,6 +9,7 @@
 //! - the first path of an inode group (in layer order) carries the content, later ones are
 //!   `Link` entries whose target is that first path, relative (no leading `/`);
 //! - sockets are skipped, as Docker and BuildKit do; devices and FIFOs are written;
+//! - sparse files are written in full (no GNU sparse entries), as Docker writes them;
 //! - xattrs are all copied except `security.selinux` (a label of the building host) and
 //!   `trusted.overlay.*` (overlayfs bookkeeping);
 //! - whiteouts and opaque markers are empty regular files owned by 0:0, mode 0, time 0.
