@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use kiln_testsupport::compare::{AllowList, Difference, compare, load};
+use kiln_testsupport::compare::{AllowList, Difference, compare, load, load_platform};
 use kiln_testsupport::env;
 
 fn run(program: &str, args: &[&str]) {
@@ -81,5 +81,41 @@ fn different_images_are_told_apart_file_by_file() {
             Difference::File { path, .. } if path == "/bin/sh"
         ) || matches!(d, Difference::Missing { path, .. } if path == "/bin/sh")),
         "{report}"
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_platform_is_picked_from_a_multi_platform_layout() {
+    let env = env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = dir.path().join("multiarch");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--all",
+            "--src-tls-verify=false",
+            &format!("docker://{}/multiarch:latest", env.registry),
+            &format!("oci:{}:latest", layout.display()),
+        ],
+    );
+    let cases = [
+        (None, "amd64"),
+        (Some("linux/amd64"), "amd64"),
+        (Some("linux/arm64"), "arm64"),
+        (Some("linux/arm64/v8"), "arm64"),
+    ];
+    for (platform, architecture) in cases {
+        let image = load_platform(&layout, platform).expect("loads");
+        assert_eq!(image.config["architecture"], architecture, "{platform:?}");
+    }
+    let error = load_platform(&layout, Some("linux/s390x")).expect_err("no such platform");
+    assert!(
+        error
+            .to_string()
+            .contains("no manifest for linux/s390x; found [linux/amd64, linux/arm64/v8]"),
+        "{error}"
     );
 }

@@ -276,6 +276,13 @@ pub fn configs(left: &Value, right: &Value) -> Vec<Difference> {
     let mut r = BTreeMap::new();
     leaves(left, String::new(), &mut l);
     leaves(right, String::new(), &mut r);
+    // Layer bytes differ between builders, so `rootfs.diff_ids` is usually allowed; how many
+    // layers there are still matters.
+    for (config, out) in [(left, &mut l), (right, &mut r)] {
+        if let Some(ids) = config["rootfs"]["diff_ids"].as_array() {
+            out.insert("rootfs.layer_count".to_owned(), Value::from(ids.len()));
+        }
+    }
     let mut keys: Vec<&String> = l.keys().chain(r.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -351,6 +358,19 @@ mod tests {
                 r#"config history[1].empty_layer: <absent> != true"#,
             ]
         );
+    }
+
+    #[test]
+    fn layer_counts_are_compared_even_when_diff_ids_are_allowed() {
+        let left = json!({"rootfs": {"type": "layers", "diff_ids": ["sha256:a", "sha256:b"]}});
+        let right = json!({"rootfs": {"type": "layers", "diff_ids": ["sha256:c"]}});
+        let allow = AllowList::builder_metadata();
+        let unexpected: Vec<String> = configs(&left, &right)
+            .into_iter()
+            .filter(|d| allow.reason(d).is_none())
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(unexpected, ["config rootfs.layer_count: 2 != 1"]);
     }
 
     #[test]

@@ -73,8 +73,14 @@ pub struct Image {
 /// Loads an image from an OCI layout directory or a tarball (`docker save`, or an OCI layout
 /// archived as a tar), flattening its layers.
 pub fn load(path: &Path) -> Result<Image, CompareError> {
+    load_platform(path, None)
+}
+
+/// Like [`load`], taking the manifest for `platform` (`linux/arm64`, `linux/arm/v7`) from an
+/// OCI layout that holds several.
+pub fn load_platform(path: &Path, platform: Option<&str>) -> Result<Image, CompareError> {
     let store = store::Store::open(path)?;
-    let parts = source::read(&store)?;
+    let parts = source::read(&store, platform)?;
     let mut flattener = Flattener::new();
     for layer in &parts.layers {
         let reader = store.open_member(layer)?;

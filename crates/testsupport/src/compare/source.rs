@@ -5,7 +5,8 @@
 //! <https://github.com/moby/moby/blob/master/image/spec/v1.2.md>). An OCI layout has
 //! `index.json`, whose descriptors lead, through nested indexes, to image manifests whose blobs
 //! live at `blobs/<algorithm>/<hex>` (<https://github.com/opencontainers/image-spec/blob/main/image-layout.md>).
-//! When several manifests are found, `linux/amd64` is preferred, else the first.
+//! When several manifests are found, the one for the requested platform is taken, else
+//! `linux/amd64`, else the first. A `docker save` tarball holds one platform.
 //!
 //! This is deliberately independent of `kiln-oci`: the comparison is an oracle for kiln's
 //! output, so it must not share kiln's reading of the formats.
@@ -27,13 +28,14 @@ const INDEX_TYPES: [&str; 2] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
-/// Reads the image's parts from a `docker save` tarball or an OCI layout.
-pub fn read(store: &Store) -> Result<Parts, CompareError> {
+/// Reads the image's parts from a `docker save` tarball or an OCI layout; `platform`
+/// (`os/arch[/variant]`) picks among an OCI layout's manifests.
+pub fn read(store: &Store, platform: Option<&str>) -> Result<Parts, CompareError> {
     if store.has("manifest.json") {
         return read_docker_save(store);
     }
     if store.has("index.json") {
-        return read_oci_layout(store);
+        return read_oci_layout(store, platform);
     }
     Err(CompareError::Format {
         image: store.path().to_owned(),
@@ -82,16 +84,47 @@ fn blob_name(store: &Store, descriptor: &Value) -> Result<String, CompareError> 
     Ok(format!("blobs/{algorithm}/{hex}"))
 }
 
-fn read_oci_layout(store: &Store) -> Result<Parts, CompareError> {
+/// `os/architecture[/variant]` of a descriptor's platform; empty when it has none.
+fn platform_of(descriptor: &Value) -> String {
+    let p = &descriptor["platform"];
+    let mut out = format!(
+        "{}/{}",
+        p["os"].as_str().unwrap_or_default(),
+        p["architecture"].as_str().unwrap_or_default()
+    );
+    if let Some(variant) = p["variant"].as_str() {
+        out.push('/');
+        out.push_str(variant);
+    }
+    if out == "/" { String::new() } else { out }
+}
+
+fn read_oci_layout(store: &Store, platform: Option<&str>) -> Result<Parts, CompareError> {
     let mut manifests = Vec::new();
     collect_manifests(store, &store.read_json("index.json")?, &mut manifests, 0)?;
-    let is_amd64 =
-        |d: &Value| d["platform"]["os"] == "linux" && d["platform"]["architecture"] == "amd64";
-    let chosen = manifests
-        .iter()
-        .find(|d| is_amd64(d))
-        .or_else(|| manifests.first())
-        .ok_or_else(|| format_error(store, "index.json leads to no image manifest"))?;
+    let chosen = match platform {
+        // `linux/arm64` also picks a manifest that says `linux/arm64/v8`.
+        Some(want) => manifests
+            .iter()
+            .find(|d| platform_of(d) == want)
+            .or_else(|| {
+                manifests
+                    .iter()
+                    .find(|d| platform_of(d).starts_with(&format!("{want}/")))
+            })
+            .ok_or_else(|| {
+                let found: Vec<String> = manifests.iter().map(platform_of).collect();
+                format_error(
+                    store,
+                    format!("no manifest for {want}; found [{}]", found.join(", ")),
+                )
+            })?,
+        None => manifests
+            .iter()
+            .find(|d| platform_of(d) == "linux/amd64")
+            .or_else(|| manifests.first())
+            .ok_or_else(|| format_error(store, "index.json leads to no image manifest"))?,
+    };
     let manifest = store.read_json(&blob_name(store, chosen)?)?;
     let config = store.read_json(&blob_name(store, &manifest["config"])?)?;
     let layers = manifest["layers"]
