@@ -42,6 +42,17 @@ pub(crate) fn extract_flags(line: &str) -> (Vec<String>, &str) {
         if !trimmed.starts_with("--") {
             return (flags, trimmed.trim());
         }
+        // Fast path: a flag without quotes or escapes is the text up to the next blank.
+        let end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+        let plain = &trimmed[..end];
+        if !plain.contains(['\'', '"', '\\']) {
+            if plain == "--" {
+                return (flags, trimmed[end..].trim());
+            }
+            flags.push(plain.to_owned());
+            rest = &trimmed[end..];
+            continue;
+        }
         let mut word = String::new();
         let mut quoted_blank = false;
         let mut quote: Option<char> = None;
@@ -97,7 +108,8 @@ pub(crate) fn quoted_words(rest: &str, escape: char) -> Vec<String> {
             None => {
                 if c.is_whitespace() {
                     if in_word && (blank_ok || !word.is_empty()) {
-                        words.push(std::mem::take(&mut word));
+                        words.push(word.clone());
+                        word.clear();
                     }
                     in_word = false;
                     blank_ok = false;

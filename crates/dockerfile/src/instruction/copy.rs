@@ -115,7 +115,8 @@ impl Files {
         let mut paths = Vec::new();
         let mut docs = Vec::new();
         for source in sources {
-            let is_marker = !node.json
+            let is_marker = !node.heredocs.is_empty()
+                && !node.json
                 && node.keyword != Keyword::Onbuild
                 && heredoc::markers(source).is_ok_and(|m| !m.is_empty());
             match if is_marker { bodies.next() } else { None } {
