@@ -101,7 +101,9 @@ impl RegistryClient {
         Ok(out)
     }
 
-    /// Downloads one blob to `path` (created or truncated), verified.
+    /// Downloads one blob to `path`, verified. The bytes go to a temporary file beside it that
+    /// is renamed into place only once the digest matched, so `path` never holds a partial or
+    /// corrupt blob, and a concurrent reader sees either nothing or the whole blob.
     pub async fn download_blob(
         &self,
         repo: &Repository,
@@ -109,20 +111,34 @@ impl RegistryClient {
         size: Option<u64>,
         path: &std::path::Path,
     ) -> Result<(), Error> {
-        retry(self.options(), Direction::Pull, "download blob", || async {
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(format!(".partial-{}", std::process::id()));
+        let partial = PathBuf::from(partial);
+        let result = retry(self.options(), Direction::Pull, "download blob", || async {
             let io = |source| Error::Io {
-                path: path.to_owned(),
+                path: partial.clone(),
                 source,
             };
             let mut reader = self.open_blob(repo, digest, size).await?;
-            let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+            let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
             while let Some(chunk) = reader.next_chunk().await? {
                 file.write_all(&chunk).await.map_err(io)?;
             }
             file.flush().await.map_err(io)?;
             Ok(())
         })
-        .await
+        .await;
+        if let Err(e) = result {
+            // Best effort: the error that matters is the download's.
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(e);
+        }
+        tokio::fs::rename(&partial, path)
+            .await
+            .map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })
     }
 
     /// Downloads several blobs of `repo`, up to `options.concurrency` at once; each entry is

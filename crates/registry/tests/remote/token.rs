@@ -18,6 +18,7 @@ use crate::harness::{TestImage, digest};
 
 const USER: &str = "fake-user";
 const PASSWORD: &str = "fake-password";
+const IDENTITY_TOKEN: &str = "fake-refresh-token";
 
 /// How the fake token registry behaves.
 #[derive(Clone, Copy)]
@@ -94,6 +95,21 @@ async fn start(script: Script) -> TokenFake {
             *n += 1;
             let body = format!(
                 r#"{{"token":"tok-{n}","expires_in":{}}}"#,
+                script.expires_in
+            );
+            return response("200 OK", &[], body.as_bytes(), body.len());
+        }
+        if line.starts_with("POST /token ") {
+            let form = String::from_utf8_lossy(body);
+            let ok = form.contains("grant_type=refresh_token")
+                && form.contains(&format!("refresh_token={IDENTITY_TOKEN}"))
+                && form.contains("service=fake");
+            if !ok {
+                return response("401 Unauthorized", &[], b"", 0);
+            }
+            t.lock().unwrap().push(format!("{line} {form}"));
+            let body = format!(
+                r#"{{"access_token":"tok-oauth","expires_in":{}}}"#,
                 script.expires_in
             );
             return response("200 OK", &[], body.as_bytes(), body.len());
@@ -326,5 +342,40 @@ async fn immutable_tag_refusal_is_ignored_only_when_asked() {
     assert_eq!(
         pushed,
         [ManifestPushed::ImmutableTagIgnored(digest(&f.img.manifest))]
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn identity_token_is_exchanged_with_an_oauth2_refresh_grant() {
+    let f = start(Script {
+        expires_in: 300,
+        reject_first: 0,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"PHRva2VuPjo=","identitytoken":"{IDENTITY_TOKEN}"}}}}}}"#,
+            f.fake.addr
+        ),
+    )
+    .unwrap();
+    let kc = Keychain::load(&ConfigLocations {
+        docker_config: Some(dir.path().to_owned()),
+        ..Default::default()
+    })
+    .unwrap();
+    let c = RegistryClient::new(options(), kc);
+    c.get_manifest(&Repository::new(&f.fake.addr, "team/app"), "1")
+        .await
+        .unwrap();
+    let requests = f.token_requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(requests[0].starts_with("POST /token "), "{requests:?}");
+    assert!(
+        requests[0].contains("scope=repository%3Ateam%2Fapp%3Apull"),
+        "{requests:?}"
     );
 }
