@@ -5,3 +5,14 @@
 //!
 //! Does not own: flag parsing or rendering (the `kiln` binary), or any registry, filesystem or
 //! process mechanics, which it asks of the crates before it.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`plan`] | [`Plan`]: which stages to build, in which order, from which bases, with which platform ARGs |
+//! | `error` | [`Error`], with the Dockerfile span and stage of every failure |
+
+mod error;
+pub mod plan;
+
+pub use error::{Error, StageRef};
+pub use plan::{Base, BuildArgs, Plan, PlanOptions, PlannedStage};

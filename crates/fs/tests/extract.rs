@@ -259,6 +259,30 @@ fn entries_replace_directories_with_files_and_files_with_directories() {
 }
 
 #[test]
+fn a_directory_listed_twice_keeps_its_last_metadata() {
+    let mut first = dir("d");
+    first.mode = 0o700;
+    first.mtime = 1;
+    let mut second = dir("d");
+    second.mode = 0o750;
+    second.mtime = 2;
+    let mut read_only = dir("d/ro");
+    read_only.mode = 0o555;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layer = Tar::with([first, read_only, file("d/ro/f", "f"), second]);
+    apply(tmp.path(), &[layer], &Options::default()).expect("extract");
+    assert_eq!(
+        dump(tmp.path()),
+        [
+            "d dir 750 0:0",
+            "d/ro dir 555 0:0",
+            "d/ro/f file 644 0:0 \"f\""
+        ]
+    );
+    assert_eq!(fs::metadata(tmp.path().join("d")).expect("d").mtime(), 2);
+}
+
+#[test]
 fn a_directory_replaced_by_a_symlink_redirects_later_entries() {
     let layer = Tar::with([
         dir("b"),

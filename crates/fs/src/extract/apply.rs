@@ -28,7 +28,7 @@ pub(super) struct Applier<'a> {
     pub(super) written: HashSet<Vec<u8>>,
     /// Symlinks this archive made (context archives refuse writes through them).
     links: HashSet<Vec<u8>>,
-    /// Directories whose mode and mtime are applied at the end.
+    /// Directories whose mode and mtime are applied at the end of the layer.
     dirs: Vec<(Vec<u8>, Metadata)>,
     /// The parent directory of the last entry: most entries share their predecessor's parent,
     /// and creating files or directories cannot change what it resolves to. Anything that
@@ -99,9 +99,11 @@ impl<'a> Applier<'a> {
         })
     }
 
-    /// Applies the deferred directory modes and mtimes, innermost first.
+    /// Applies the deferred directory modes and mtimes, in archive order so that a directory
+    /// listed twice ends with its last entry's. Changing a directory's metadata does not touch
+    /// its parent's mtime, so no other order is needed.
     pub(super) fn finish(mut self) -> Result<Report, Error> {
-        for (rel, meta) in std::mem::take(&mut self.dirs).into_iter().rev() {
+        for (rel, meta) in std::mem::take(&mut self.dirs) {
             let path = self.in_root(&rel);
             let entry = String::from_utf8_lossy(&rel).into_owned();
             let apply = || -> Result<(), resolve::Error> {
