@@ -31,7 +31,7 @@ impl fmt::Display for StageRef {
 pub enum Error {
     /// The Dockerfile itself is invalid (parse, typing, ARG defaults).
     #[error(transparent)]
-    Dockerfile(#[from] kiln_dockerfile::Error),
+    Dockerfile(Box<kiln_dockerfile::Error>),
     /// `--target` names no stage.
     #[error("target stage {target:?} could not be found (stages: {stages})")]
     UnknownTarget { target: String, stages: String },
@@ -61,7 +61,7 @@ pub enum Error {
         stage: StageRef,
         name: String,
         #[source]
-        source: ReferenceError,
+        source: Box<ReferenceError>,
     },
     /// `FROM --platform` that is no platform once expanded.
     #[error("{span}: {stage}: invalid platform {value:?}")]
@@ -70,7 +70,7 @@ pub enum Error {
         stage: StageRef,
         value: String,
         #[source]
-        source: PlatformError,
+        source: Box<PlatformError>,
     },
     /// An instruction whose value the image config cannot hold (a port, a signal, ...).
     #[error("{span}: {stage}: {instruction}: {reason}")]
@@ -90,4 +90,10 @@ pub enum Error {
     /// `SOURCE_DATE_EPOCH` that is no number of seconds.
     #[error("invalid SOURCE_DATE_EPOCH {value:?}: expected seconds since 1970-01-01")]
     InvalidSourceDateEpoch { value: String },
+}
+
+impl From<kiln_dockerfile::Error> for Error {
+    fn from(e: kiln_dockerfile::Error) -> Self {
+        Error::Dockerfile(Box::new(e))
+    }
 }

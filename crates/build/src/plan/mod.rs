@@ -184,7 +184,7 @@ impl Plan {
                         span: from.span,
                         stage: stage_ref(stage),
                         name: image.clone(),
-                        source,
+                        source: Box::new(source),
                     })?,
                 )
             };
@@ -198,7 +198,7 @@ impl Plan {
                                 span: from.span,
                                 stage: stage_ref(stage),
                                 value,
-                                source,
+                                source: Box::new(source),
                             }
                         })?)
                     }
