@@ -46,14 +46,31 @@ fn layer_tar(hello: &str) -> Vec<u8> {
 
 /// Writes the layer blob into `dir` and returns the image whose `/hello.txt` holds `hello`.
 pub fn runnable_image(dir: &Path, hello: &str, family: Family, gzip: bool) -> LocalImage {
+    let compression = if gzip {
+        Compression::Gzip
+    } else {
+        Compression::None
+    };
+    compressed_image(dir, hello, family, compression)
+}
+
+/// Like [`runnable_image`], with any layer compression.
+pub fn compressed_image(
+    dir: &Path,
+    hello: &str,
+    family: Family,
+    compression: Compression,
+) -> LocalImage {
     let tar = layer_tar(hello);
     let diff_id = DiffId::of(&tar);
-    let (blob, compression) = if gzip {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&tar).unwrap();
-        (gz.finish().unwrap(), Compression::Gzip)
-    } else {
-        (tar, Compression::None)
+    let blob = match compression {
+        Compression::None => tar,
+        Compression::Gzip => {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&tar).unwrap();
+            gz.finish().unwrap()
+        }
+        Compression::Zstd => zstd::encode_all(&tar[..], 3).unwrap(),
     };
     let layer_path = dir.join(Digest::of(&blob).hex());
     std::fs::write(&layer_path, &blob).unwrap();

@@ -10,7 +10,7 @@ mod fixture;
 use std::path::Path;
 use std::process::Command;
 
-use fixture::runnable_image;
+use fixture::{compressed_image, runnable_image};
 use kiln_oci::{Family, Layout, LocalImage, Reference, write_docker_archive_file};
 
 /// Runs `program args…`, returning stdout; panics with the command and its stderr on failure.
@@ -231,5 +231,38 @@ fn skopeo_picks_a_platform_from_a_layout_index() {
             ],
         );
         assert_eq!(raw_config.as_bytes(), chosen.config_bytes(), "{arch}");
+    }
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn zstd_layers_are_read_by_skopeo() {
+    // umoci 0.4.7 (Debian bookworm) refuses zstd layers, and Docker 20.10 cannot load them, so
+    // skopeo is the reader here: it decompresses every layer to check the config's diff IDs.
+    let dir = tempfile::tempdir().unwrap();
+    let image = compressed_image(
+        dir.path(),
+        "zstd\n",
+        Family::Oci,
+        kiln_oci::Compression::Zstd,
+    );
+    assert_eq!(
+        image.manifest().layers[0].media_type,
+        kiln_oci::MediaType::OciLayerZstd
+    );
+    let diff_id = image.config().unwrap().rootfs.diff_ids[0].to_string();
+    let root = write_layout(dir.path(), &image, "z");
+    let tar = dir.path().join("image.tar");
+    let tags = ["kiln-oci-test/zstd:1".parse().unwrap()];
+    write_docker_archive_file(&tar, &image, &tags).unwrap();
+
+    for (name, src) in [
+        ("layout", format!("oci:{root}:z")),
+        ("archive", format!("docker-archive:{}", tar.display())),
+    ] {
+        let dest = format!("oci:{}:copied", dir.path().join(name).display());
+        run("skopeo", &["copy", &src, &dest]);
+        let config = json(&run("skopeo", &["inspect", "--config", &dest]));
+        assert_eq!(config["rootfs"]["diff_ids"][0], diff_id.as_str(), "{name}");
     }
 }
