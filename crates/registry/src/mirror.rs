@@ -40,12 +40,18 @@ impl RegistryMap {
                 .split_once('=')
                 .filter(|(k, m)| !k.is_empty() && !m.is_empty())
                 .ok_or_else(|| MapError::NotKeyValue(pair.to_owned()))?;
-            self.entries
-                .entry(canonical_registry(key))
-                .or_default()
-                .push(mirror.to_owned());
+            self.add(key, mirror);
         }
         Ok(())
+    }
+
+    /// Adds one mirror for `registry` (`docker.io` and `index.docker.io` are the same), after
+    /// those it already has: the form for settings already split into pairs.
+    pub fn add(&mut self, registry: &str, mirror: &str) {
+        self.entries
+            .entry(canonical_registry(registry))
+            .or_default()
+            .push(mirror.to_owned());
     }
 
     /// Adds a `--registry-mirror`: a mirror of Docker Hub.
@@ -109,7 +115,7 @@ mod tests {
         m.add_map("docker.io=mirror.gcr.io;index.docker.io=m2.example/hub")
             .unwrap();
         m.add_mirror("m3.example:5000/");
-        m.add_map("quay.io=q.example").unwrap();
+        m.add("quay.io", "q.example");
         let got: Vec<String> = m
             .candidates(&hub("library/busybox"), false)
             .iter()

@@ -51,8 +51,11 @@ pub struct RegistryOptions {
     pub certificates: BTreeMap<String, PathBuf>,
     /// `--registry-client-cert reg=cert,key`.
     pub client_certificates: BTreeMap<String, ClientCertificate>,
-    /// `SSL_CERT_DIR`: every PEM file in it is trusted in addition to the system roots.
-    pub ssl_cert_dir: Option<PathBuf>,
+    /// `SSL_CERT_DIR` (colon-separated, split by the caller): every PEM file in these
+    /// directories is trusted in addition to the system roots.
+    pub ssl_cert_dirs: Vec<PathBuf>,
+    /// `SSL_CERT_FILE`: a PEM bundle trusted in addition to the system roots.
+    pub ssl_cert_file: Option<PathBuf>,
     /// `--registry-map` and `--registry-mirror` (the latter filed under `index.docker.io`).
     pub registry_map: RegistryMap,
     /// `--skip-default-registry-fallback`: fail when no mirror has the image.
@@ -91,7 +94,8 @@ impl Default for RegistryOptions {
             skip_tls_verify_registries: BTreeSet::new(),
             certificates: BTreeMap::new(),
             client_certificates: BTreeMap::new(),
-            ssl_cert_dir: None,
+            ssl_cert_dirs: Vec::new(),
+            ssl_cert_file: None,
             registry_map: RegistryMap::default(),
             skip_default_registry_fallback: false,
             pull_retries: 3,

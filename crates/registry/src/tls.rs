@@ -1,7 +1,7 @@
 //! HTTP clients, one per distinct TLS setting, built once and shared.
 //!
 //! Owns: turning [`TlsSettings`] into a `reqwest::Client` (system roots through rustls'
-//! platform verifier, plus `SSL_CERT_DIR`'s PEM files, plus a registry's own CA; a client
+//! platform verifier, plus `SSL_CERT_FILE` and the PEM files of `SSL_CERT_DIR`, plus a registry's own CA; a client
 //! certificate; verification off only when a flag says so) and the [`ClientPool`] that keeps one
 //! client per setting so that connections are reused.
 //!
@@ -81,8 +81,11 @@ pub fn build_client(options: &RegistryOptions, tls: &TlsSettings) -> Result<Clie
         .read_timeout(options.read_timeout)
         .redirect(reqwest::redirect::Policy::none());
     let mut extra = Vec::new();
-    if let Some(dir) = &options.ssl_cert_dir {
+    for dir in &options.ssl_cert_dirs {
         extra.extend(cert_dir(dir));
+    }
+    if let Some(file) = &options.ssl_cert_file {
+        extra.extend(certificates(file)?);
     }
     if let Some(ca) = &tls.ca_certificate {
         extra.extend(certificates(ca)?);

@@ -421,7 +421,7 @@ async fn ssl_cert_dir_certificates_are_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let client = RegistryClient::new(
         RegistryOptions {
-            ssl_cert_dir: Some(certs.path().to_owned()),
+            ssl_cert_dirs: vec![dir.path().join("absent"), certs.path().to_owned()],
             ..fast_options()
         },
         keychain(dir.path(), &reg.addr, tls.user, tls.password),
