@@ -8,6 +8,7 @@
 //! Reference: <https://docs.docker.com/reference/dockerfile/#overview>.
 
 pub mod copy;
+mod expand;
 mod flags;
 pub mod from;
 pub mod healthcheck;
