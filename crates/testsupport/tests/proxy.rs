@@ -217,6 +217,32 @@ async fn reset_mid_upload_drops_the_connection_before_the_registry() {
 }
 
 #[tokio::test]
+async fn concurrent_requests_are_each_recorded_with_their_own_status() {
+    let (proxy, _, base) = setup().await;
+    proxy.add(Rule::unavailable(Target::Manifest(None)).times(4));
+    let client = reqwest::Client::new();
+    let requests = (0..8).map(|i| {
+        let url = if i % 2 == 0 {
+            format!("{base}/v2/x/manifests/latest")
+        } else {
+            format!("{base}/v2/x/blobs/{}", blob_digest())
+        };
+        let client = client.clone();
+        tokio::spawn(async move { client.get(url).send().await.map(|r| r.status().as_u16()) })
+    });
+    for request in requests.collect::<Vec<_>>() {
+        request.await.expect("task").expect("response");
+    }
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 8);
+    for s in &seen {
+        let want = if s.fault.is_some() { 503 } else { 200 };
+        assert_eq!(s.status, Some(want), "{s:?}");
+        assert_eq!(s.fault.is_some(), s.uri.contains("/manifests/"), "{s:?}");
+    }
+}
+
+#[tokio::test]
 #[ignore = "needs the test environment"]
 async fn reset_mid_blob_through_the_real_registry() {
     let env = env();

@@ -166,7 +166,7 @@ async fn handle(
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
-    let fault = {
+    let (fault, index) = {
         let mut state = lock(state);
         let fault = rule::pick(&mut state.rules, &method, req.uri().path());
         state.seen.push(Seen {
@@ -175,16 +175,12 @@ async fn handle(
             fault: fault.clone(),
             status: None,
         });
-        fault
+        (fault, state.seen.len() - 1)
     };
+    // Connections run concurrently, so the entry is found by its index, not by being last.
     let record = |status: Option<u16>| {
-        if let Some(last) = lock(state)
-            .seen
-            .iter_mut()
-            .rev()
-            .find(|s| s.status.is_none())
-        {
-            last.status = status;
+        if let Some(seen) = lock(state).seen.get_mut(index) {
+            seen.status = status;
         }
     };
 
