@@ -11,6 +11,42 @@
 //! Secrets (passwords, tokens, `Authorization` headers) never reach a log line, an error or a
 //! file: credentials have redacting `Debug`, headers are marked sensitive, and every URL in an
 //! error goes through [`redact`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use kiln_oci::{Platform, Reference};
+//! use kiln_registry::{
+//!     BlobSource, BlobUpload, ConfigLocations, Keychain, RegistryClient, RegistryOptions,
+//!     Repository,
+//! };
+//!
+//! let keychain = Keychain::load(&ConfigLocations::from_env())?;
+//! let client = RegistryClient::new(RegistryOptions::default(), keychain);
+//!
+//! // Pull: mirrors first, then the platform's manifest from an index; blobs stream lazily.
+//! let base = Reference::parse("busybox:latest")?;
+//! let image = client.resolve_image(&base, &Platform::host()).await?;
+//! let mut layer = image.open_layer(&client, 0).await?;
+//! while let Some(bytes) = layer.next_chunk().await? {
+//!     let _ = bytes; // verified against the layer's digest by the end of the stream
+//! }
+//!
+//! // Push: HEAD, then a mount from the base's repository when on the same registry, else an
+//! // upload streamed from the file; then the manifest to every destination.
+//! let dest = Reference::parse("registry.example/team/app:1")?;
+//! client.check_push_permission(&Repository::of(&dest)).await?;
+//! let layer = BlobUpload {
+//!     digest: image.layers()[0].digest.clone(),
+//!     size: image.layers()[0].size,
+//!     source: BlobSource::File("/tmp/layer.tar.gz".into()),
+//!     mount_from: vec![image.source.clone()],
+//! };
+//! client.push_blobs(&Repository::of(&dest), &[layer]).await?;
+//! # let (media_type, manifest_bytes) = ("", Vec::new());
+//! client.push_manifest(&[dest], media_type, &manifest_bytes).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 mod client;
