@@ -161,3 +161,28 @@ fn continuation_at_end_of_file_is_accepted_with_a_warning() {
     assert_eq!(ast.warnings.len(), 1);
     assert_eq!(ast.warnings[0].span.start_line, 2);
 }
+
+#[test]
+fn empty_lines_inside_a_continuation_are_a_warning() {
+    let ast = parse("FROM a\nRUN a \\\n\nb\nRUN c \\\n# only a comment\nd\n").unwrap();
+    assert_eq!(ast.instructions[1].original, "RUN a b");
+    let warned: Vec<_> = ast.warnings.iter().map(|w| w.span.start_line).collect();
+    assert_eq!(warned, [2]);
+}
+
+#[test]
+fn directive_values_are_recorded_in_order() {
+    let ast = parse("# syntax=docker/dockerfile:1\n# check=skip=all\nFROM a").unwrap();
+    let got: Vec<_> = ast
+        .directives
+        .iter()
+        .map(|d| (d.name.as_str(), d.value.as_str(), d.span.start_line))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("syntax", "docker/dockerfile:1", 1),
+            ("check", "skip=all", 2)
+        ]
+    );
+}
