@@ -183,6 +183,31 @@ impl ConfigFile {
         Digest::of(&self.to_json())
     }
 
+    /// Records a step that made a layer: its diff ID goes to `rootfs.diff_ids` and `history`
+    /// gets the step, marked as not empty, so the two stay aligned.
+    pub fn push_layer(&mut self, diff_id: DiffId, history: History) {
+        self.rootfs.diff_ids.push(diff_id);
+        self.history.push(History {
+            empty_layer: false,
+            ..history
+        });
+    }
+
+    /// Records a step that made no layer (`ENV`, `CMD`, a `RUN` that changed nothing).
+    pub fn push_empty_step(&mut self, history: History) {
+        self.history.push(History {
+            empty_layer: true,
+            ..history
+        });
+    }
+
+    /// Whether the history's non-empty steps are as many as the layers, as Docker expects when
+    /// there is a history at all (images without history are valid).
+    pub fn history_matches_layers(&self) -> bool {
+        self.history.is_empty()
+            || self.history.iter().filter(|h| !h.empty_layer).count() == self.rootfs.diff_ids.len()
+    }
+
     /// The platform this image is for.
     pub fn platform(&self) -> Platform {
         Platform {

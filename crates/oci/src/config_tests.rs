@@ -117,3 +117,24 @@ fn invalid_diff_id_is_refused() {
         r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["nope"]}}"#;
     assert!(ConfigFile::parse(json.as_bytes()).is_err());
 }
+
+#[test]
+fn pushed_steps_keep_history_aligned_with_layers() {
+    let mut c = ConfigFile::default();
+    assert!(c.history_matches_layers());
+    let step = |by: &str| History {
+        created_by: Some(by.into()),
+        // Whatever the caller set, the push decides.
+        empty_layer: by.starts_with("RUN"),
+        ..History::default()
+    };
+    c.push_layer(DIFF.parse().unwrap(), step("RUN make"));
+    c.push_empty_step(step("ENV A=b"));
+    c.push_layer(DIFF.parse().unwrap(), step("COPY . /"));
+    assert_eq!(c.rootfs.diff_ids.len(), 2);
+    let flags: Vec<bool> = c.history.iter().map(|h| h.empty_layer).collect();
+    assert_eq!(flags, [false, true, false]);
+    assert!(c.history_matches_layers());
+    c.rootfs.diff_ids.pop();
+    assert!(!c.history_matches_layers());
+}
