@@ -80,7 +80,13 @@ async fn serve_one(
 
 impl Fake {
     pub async fn start(handler: Arc<Handler>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1", handler).await
+    }
+
+    /// Like [`Fake::start`] on another loopback address (`127.0.0.2` is loopback on Linux but
+    /// not "local" by go-containerregistry's heuristic).
+    pub async fn start_on(ip: &str, handler: Arc<Handler>) -> Self {
+        let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let seen2 = Arc::clone(&seen);

@@ -204,3 +204,55 @@ async fn schema1_manifest_is_refused_naming_the_reference() {
     assert!(source.is_some_and(|s| s.contains("schema 1")), "{err:?}");
     assert_eq!(fake.requests("/manifests/").len(), 1, "not worth a retry");
 }
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn plain_http_is_used_only_where_allowed() {
+    let img = Arc::new(TestImage::new(10, 23));
+    let i = Arc::clone(&img);
+    let handler: Arc<Handler> = Arc::new(move |_, req, _| {
+        if req.starts_with("GET /v2/ ") {
+            return response("200 OK", &[], b"", 0);
+        }
+        let ct = (
+            "Content-Type",
+            "application/vnd.oci.image.manifest.v1+json".to_owned(),
+        );
+        response("200 OK", &[ct], &i.manifest, i.manifest.len())
+    });
+    // 127.0.0.2 is not covered by the loopback heuristic, so http needs a flag.
+    let fake = Fake::start_on("127.0.0.2", handler).await;
+    let repo = Repository::new(&fake.addr, "kiln/plain");
+    let secure = RegistryClient::new(fast(), Keychain::anonymous());
+    let err = secure.get_manifest(&repo, "1").await.unwrap_err();
+    assert!(err.to_string().contains(&fake.addr), "{err}");
+    assert!(
+        fake.requests("/manifests/").is_empty(),
+        "spoke http without a flag"
+    );
+
+    let cases = [
+        RegistryOptions {
+            insecure_registries: [fake.addr.clone()].into(),
+            ..fast()
+        },
+        RegistryOptions {
+            insecure_pull: true,
+            ..fast()
+        },
+    ];
+    for options in cases {
+        let client = RegistryClient::new(options, Keychain::anonymous());
+        let got = client.get_manifest(&repo, "1").await.unwrap();
+        assert_eq!(got.digest, digest(&img.manifest));
+    }
+    // --insecure is for pushes: a pull with only that flag stays on https.
+    let push_only = RegistryClient::new(
+        RegistryOptions {
+            insecure_push: true,
+            ..fast()
+        },
+        Keychain::anonymous(),
+    );
+    assert!(push_only.get_manifest(&repo, "1").await.is_err());
+}
