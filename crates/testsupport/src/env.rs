@@ -39,6 +39,11 @@ pub struct TestEnv {
     pub token_registry_log: PathBuf,
     pub token_user: String,
     pub token_password: String,
+    /// The token realm's `host:port` (`KILN_TEST_TOKEN_SERVER`), when published.
+    pub token_server: Option<String>,
+    /// The `service` the token registry names in its challenge (`KILN_TEST_TOKEN_SERVICE`),
+    /// when published.
+    pub token_service: Option<String>,
 }
 
 const KEYS: [&str; 11] = [
@@ -104,6 +109,8 @@ impl TestEnv {
             token_registry_log: take("KILN_TEST_TOKEN_REGISTRY_LOG").into(),
             token_user: take("KILN_TEST_TOKEN_USER"),
             token_password: take("KILN_TEST_TOKEN_PASSWORD"),
+            token_server: lookup("KILN_TEST_TOKEN_SERVER").filter(|v| !v.is_empty()),
+            token_service: lookup("KILN_TEST_TOKEN_SERVICE").filter(|v| !v.is_empty()),
         })
     }
 }
@@ -143,6 +150,17 @@ mod tests {
         assert_eq!(env.registry, "value-of-KILN_TEST_REGISTRY");
         assert_eq!(env.tls_ca, PathBuf::from("value-of-KILN_TEST_TLS_CA"));
         assert_eq!(env.token_password, "value-of-KILN_TEST_TOKEN_PASSWORD");
+        assert_eq!(env.token_server, None, "optional keys stay optional");
+    }
+
+    #[test]
+    fn optional_token_realm_keys_are_read_when_present() {
+        let mut vars = full();
+        vars.insert("KILN_TEST_TOKEN_SERVER".into(), "127.0.0.1:5002".into());
+        vars.insert("KILN_TEST_TOKEN_SERVICE".into(), "svc".into());
+        let env = TestEnv::from_lookup(|k| vars.get(k).cloned()).expect("complete");
+        assert_eq!(env.token_server.as_deref(), Some("127.0.0.1:5002"));
+        assert_eq!(env.token_service.as_deref(), Some("svc"));
     }
 
     #[test]

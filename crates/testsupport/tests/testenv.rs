@@ -146,6 +146,12 @@ async fn token_registry_accepts_tokens_from_its_realm() {
     assert_eq!(scheme, "Bearer");
     let realm = params.get("realm").expect("realm in the challenge");
     let service = params.get("service").expect("service in the challenge");
+    if let Some(server) = &env.token_server {
+        assert_eq!(realm, &format!("http://{server}/token"));
+    }
+    if let Some(published) = &env.token_service {
+        assert_eq!(service, published);
+    }
 
     let repo = "kiln-testenv/token";
     let scope = format!("repository:{repo}:pull,push");
