@@ -9,9 +9,11 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`plan`] | [`Plan`]: which stages to build, in which order, from which bases, with which platform ARGs |
+//! | [`exec`] | [`exec::StageState`]: a stage's image config and variables, the metadata instructions, history entries and the process of a RUN |
 //! | `error` | [`Error`], with the Dockerfile span and stage of every failure |
 
 mod error;
+pub mod exec;
 pub mod plan;
 
 pub use error::{Error, StageRef};
