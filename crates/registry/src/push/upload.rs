@@ -125,6 +125,11 @@ impl RegistryClient {
             if resp.status() == StatusCode::NOT_FOUND {
                 return Ok(false);
             }
+            // Redirects are not followed (see `tls`); a registry that sends a blob HEAD on to
+            // its storage has the blob.
+            if resp.status().is_redirection() {
+                return Ok(true);
+            }
             session.check(Method::HEAD, resp, &[StatusCode::OK]).await?;
             Ok(true)
         })

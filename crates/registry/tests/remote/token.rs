@@ -145,6 +145,10 @@ async fn start(script: Script) -> TokenFake {
                 let loc = ("Location", format!("http://{host}/storage/blob?sig=secret"));
                 response("307 Temporary Redirect", &[loc], b"", 0)
             }
+            "HEAD" if path.contains("/blobs/") && path.contains(&digest(&i.config).hex()[..12]) => {
+                let loc = ("Location", format!("http://{host}/storage/config"));
+                response("307 Temporary Redirect", &[loc], b"", 0)
+            }
             "HEAD" if path.contains("/blobs/") => response("404 Not Found", &[], b"", 0),
             "POST" if path.contains("mount=") => response("201 Created", &[], b"", 0),
             "POST" if path.contains("/blobs/uploads/") => {
@@ -378,4 +382,19 @@ async fn identity_token_is_exchanged_with_an_oauth2_refresh_grant() {
         requests[0].contains("scope=repository%3Ateam%2Fapp%3Apull"),
         "{requests:?}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn blob_head_redirected_to_storage_counts_as_present() {
+    let f = start(Script {
+        expires_in: 300,
+        reject_first: 0,
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&f, dir.path(), options());
+    let repo = Repository::new(&f.fake.addr, "team/app");
+    assert!(c.blob_exists(&repo, &digest(&f.img.config)).await.unwrap());
+    assert!(!c.blob_exists(&repo, &digest(&f.img.layer)).await.unwrap());
 }
