@@ -10,9 +10,10 @@
 //! builds sharing a layout (a `--cache-repo oci:` directory) do not lose each other's entries;
 //! readers need no lock. Does not own: garbage collection of unreferenced blobs.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::atomic;
 use crate::blob::{BlobMismatch, VerifyingReader};
 use crate::descriptor::{ANNOTATION_REF_NAME, Descriptor};
 use crate::digest::Digest;
@@ -187,9 +188,9 @@ impl Layout {
         fs_err::create_dir_all(&dir).map_err(io_at(&dir))?;
         let mut verified =
             VerifyingReader::new(reader, digest, size).map_err(|e| blob_error(&path, e))?;
-        let mut tmp = temp_in(&dir)?;
+        let mut tmp = atomic::temp_in(&dir, ".tmp-").map_err(io_at(&dir))?;
         io::copy(&mut verified, &mut tmp).map_err(|e| blob_error(&path, e))?;
-        persist(tmp, &path)
+        atomic::persist(tmp, &path).map_err(io_at(&path))
     }
 
     /// Opens a blob for reading. The caller verifies it if it needs to ([`VerifyingReader`]).
@@ -397,32 +398,8 @@ fn read_file_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, LayoutError> {
     })
 }
 
-fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile, LayoutError> {
-    tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_at(dir))
-}
-
-/// Flushes `tmp` to disk, makes it world-readable like any other blob, and renames it to `path`.
-fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), LayoutError> {
-    use std::os::unix::fs::PermissionsExt;
-    let file = tmp.as_file();
-    file.sync_all().map_err(io_at(path))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(io_at(path))?;
-    tmp.persist(path).map_err(|e| io_at(path)(e.error))?;
-    Ok(())
-}
-
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LayoutError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = temp_in(&dir)?;
-    tmp.write_all(bytes).map_err(io_at(path))?;
-    persist(tmp, path)
+    atomic::write(path, bytes).map_err(io_at(path))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 //! map is a `BTreeMap`, unknown fields are kept through `#[serde(flatten)]`, and a value always
 //! serialises to the same bytes.
 
+mod atomic;
 mod blob;
 mod config;
 mod descriptor;

@@ -21,11 +21,11 @@
 //! Owns: the bytes and writing them to a local path. Does not own: uploading to an `https://`
 //! destination, which Kaniko allows for the digest files (`kiln-build`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::atomic;
 use crate::digest::Digest;
 use crate::json::to_canonical_json;
 use crate::reference::{DEFAULT_TAG, Reference, ReferenceError};
@@ -137,27 +137,9 @@ pub fn write_output_file(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
         let path = path.to_owned();
         move |source| OutputError::Io { path, source }
     };
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let parent = atomic::parent_dir(path);
     fs_err::create_dir_all(&parent).map_err(io_err(&parent))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kiln-output-")
-        .tempfile_in(&parent)
-        .map_err(io_err(&parent))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    set_mode_0644(tmp.as_file()).map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| OutputError::Io {
-        path: path.to_owned(),
-        source: e.error,
-    })?;
-    Ok(())
-}
-
-fn set_mode_0644(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+    atomic::write(path, bytes).map_err(io_err(path))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::atomic;
 use crate::blob::{BlobMismatch, VerifyingReader};
 use crate::descriptor::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, Descriptor};
 use crate::digest::Digest;
@@ -133,29 +134,15 @@ pub fn write_docker_archive_file(
         path: path.to_owned(),
         source,
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let dir = atomic::parent_dir(path);
     fs_err::create_dir_all(&dir).map_err(file_err)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".kiln-tar-")
-        .tempfile_in(&dir)
-        .map_err(file_err)?;
+    let tmp = atomic::temp_in(&dir, ".kiln-tar-").map_err(file_err)?;
     let mut buffered = io::BufWriter::with_capacity(1 << 20, tmp);
     write_docker_archive(&mut buffered, image, tags)?;
     let tmp = buffered
         .into_inner()
         .map_err(|e| file_err(e.into_error()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let file = tmp.as_file();
-        file.sync_all().map_err(file_err)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(file_err)?;
-    }
-    tmp.persist(path).map_err(|e| file_err(e.error))?;
-    Ok(())
+    atomic::persist(tmp, path).map_err(file_err)
 }
 
 /// `docker save`'s spelling of a tag: the familiar form (`busybox:latest`, `user/app:1`,
