@@ -15,6 +15,7 @@
 mod error;
 pub mod exec;
 pub mod plan;
+pub mod warm;
 
 pub use error::{Error, StageRef};
 pub use plan::{Base, BuildArgs, Plan, PlanOptions, PlannedStage};
