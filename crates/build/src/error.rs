@@ -87,6 +87,16 @@ pub enum Error {
         stage: StageRef,
         instruction: &'static str,
     },
+    /// An ONBUILD trigger of the base image that is no single valid instruction.
+    #[error("{span}: {stage}: invalid ONBUILD trigger {trigger:?} in the base image: {reason}")]
+    InvalidTrigger {
+        span: Span,
+        stage: StageRef,
+        trigger: String,
+        reason: String,
+        #[source]
+        source: Option<Box<kiln_dockerfile::Error>>,
+    },
     /// `SOURCE_DATE_EPOCH` that is no number of seconds.
     #[error("invalid SOURCE_DATE_EPOCH {value:?}: expected seconds since 1970-01-01")]
     InvalidSourceDateEpoch { value: String },

@@ -16,6 +16,7 @@ mod command;
 mod gofmt;
 pub mod history;
 mod metadata;
+mod onbuild;
 pub mod run;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use kiln_oci::{ConfigFile, History, Platform};
 
 pub use history::{Clock, HISTORY_COMMENT};
 pub use metadata::apply_labels;
+pub use onbuild::trigger_instructions;
 pub use run::{RunProcess, Script};
 
 use crate::error::{Error, StageRef};
@@ -98,14 +100,14 @@ impl StageState {
         Self::from_image(stage, config, escape)
     }
 
-    /// A stage FROM this (earlier) stage: the config and ARGs carry over, ONBUILD triggers
-    /// and "CMD was set here" do not.
+    /// A stage FROM this (earlier) stage: the config and ARGs carry over, "CMD was set here"
+    /// does not. The earlier stage's ONBUILD triggers stay in the config: BuildKit runs them
+    /// at the start of the new stage, like an image's, so the executor takes them with
+    /// [`StageState::take_onbuild_triggers`] in both cases.
     pub fn child(&self, stage: StageRef) -> Self {
-        let mut config = self.config.clone();
-        config.config.on_build = None;
         Self {
             stage,
-            config,
+            config: self.config.clone(),
             lexer: self.lexer,
             args: self.args.clone(),
             cmd_set: false,

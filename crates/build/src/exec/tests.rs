@@ -54,7 +54,10 @@ fn try_build(src: &str, build_args: &[&str]) -> Result<Built, Error> {
             Base::Stage(i) => states[i].child(stage),
             Base::Image(_) => StageState::from_image(stage, base_config(), file.escape),
         };
-        for instruction in &file.stages[planned.index].instructions {
+        let triggers = state.take_onbuild_triggers();
+        let mut instructions = trigger_instructions(&triggers, &state.stage, planned.span)?;
+        instructions.extend(file.stages[planned.index].instructions.iter().cloned());
+        for instruction in &instructions {
             match instruction {
                 Instruction::Run(r) => {
                     let p = run::process(&state, r, &plan, home);
@@ -485,4 +488,37 @@ ENTRYPOINT exec /app \"$A\"
         &[],
     );
     insta::assert_json_snapshot!("scratch_with_shell_forms", built.state.config);
+}
+
+#[test]
+fn workdir_asks_for_its_directory_unless_it_is_the_root() {
+    let file = parse_dockerfile("FROM scratch\nWORKDIR /app\nWORKDIR /\nUSER app\n").unwrap();
+    let options = PlanOptions {
+        build_args: BuildArgs::default(),
+        target: None,
+        skip_unused_stages: false,
+        target_platform: platform(),
+        build_platform: platform(),
+    };
+    let plan = Plan::new(&file, &options).unwrap();
+    let mut state = StageState::scratch(plan.stages[0].stage_ref(), &platform(), '\\');
+    let clock = Clock::at_unix(0);
+    let dirs: Vec<_> = file.stages[0]
+        .instructions
+        .iter()
+        .map(|i| apply(&mut state, i, &plan, &clock).unwrap().create_dir)
+        .collect();
+    assert_eq!(dirs, [Some("/app".to_owned()), None, None]);
+}
+
+#[test]
+fn child_stages_run_the_parents_onbuild_triggers_first() {
+    let built = build(
+        "FROM img AS a\nARG V=1\nONBUILD RUN x\nENV E=e\nFROM a\nRUN y\n",
+        &[],
+    );
+    assert_eq!(built.state.config.config.on_build, None);
+    assert_eq!(built.state.env()["E"], "e");
+    let runs: Vec<_> = built.runs.iter().map(|r| r.created_by.as_str()).collect();
+    assert_eq!(runs, ["RUN |1 V=1 /bin/sh -c x", "RUN |1 V=1 /bin/sh -c y"]);
 }

@@ -8,7 +8,8 @@
 //! For each stage it decides the base: `scratch`, an earlier stage (FROM names it,
 //! case-insensitively, after meta-ARG expansion) or an image [`Reference`]; the `FROM
 //! --platform` value, expanded with the meta ARGs; and the stages it depends on: its base, every
-//! `COPY --from` and every `RUN --mount ... from=`, by name or index. A `--from` that names no
+//! `COPY --from` and every `RUN --mount ... from=`, by name or index, its own and those of the
+//! ONBUILD triggers of the stage it is built FROM. A `--from` that names no
 //! stage is an image, listed in [`PlannedStage::images`]. `--from` values are expanded with the
 //! meta ARGs, so `COPY --from=$SRC` works when `SRC` is a meta ARG.
 //!
@@ -208,7 +209,20 @@ impl Plan {
                 stages.insert(i);
             }
             let mut images = Vec::new();
-            for (word, span) in sources(stage) {
+            // The parent stage's ONBUILD triggers run at the start of this one.
+            let triggers = match base {
+                Base::Stage(i) => file.stages[i]
+                    .instructions
+                    .iter()
+                    .filter_map(|ins| match ins {
+                        Instruction::Onbuild { trigger, .. } => Some(trigger.as_ref()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let own = stage.instructions.iter();
+            for (word, span) in sources(triggers.into_iter().chain(own)) {
                 let name = expand(&word, span, stage)?;
                 match find_stage(&file.stages[..stage.index], &name) {
                     Some(i) => {
@@ -290,10 +304,10 @@ fn find_stage(stages: &[Stage], name: &str) -> Option<usize> {
     })
 }
 
-/// The `--from` and mount `from=` words of a stage, unexpanded.
-fn sources(stage: &Stage) -> Vec<(String, Span)> {
+/// The `--from` and mount `from=` words of `instructions`, unexpanded.
+fn sources<'a>(instructions: impl Iterator<Item = &'a Instruction>) -> Vec<(String, Span)> {
     let mut out = Vec::new();
-    for instruction in &stage.instructions {
+    for instruction in instructions {
         match instruction {
             Instruction::Copy(c) => {
                 if let Some(from) = &c.from {

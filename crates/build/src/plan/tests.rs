@@ -151,3 +151,12 @@ fn meta_args_derived_from_build_args_are_secret() {
     let secret: Vec<_> = p.secret_meta_args.iter().map(String::as_str).collect();
     assert_eq!(secret, ["TOKEN", "URL"]);
 }
+
+#[test]
+fn a_parents_onbuild_copy_from_is_a_dependency_of_the_child() {
+    let src = "FROM a AS assets\nFROM b AS parent\nONBUILD COPY --from=assets / /\nFROM parent\n";
+    let p = plan(src, &options(None, true, &[])).unwrap();
+    assert_eq!(built(&p), [0, 1, 2]);
+    assert_eq!(p.stages[2].stages, [0, 1]);
+    assert!(p.stages[1].stages.is_empty());
+}
