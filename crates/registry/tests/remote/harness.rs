@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use kiln_registry::{
+    BlobSource, BlobUpload, ConfigLocations, Keychain, RegistryClient, RemoteImage,
+};
+
 pub struct TestRegistry {
     pub addr: String,
     pub dir: tempfile::TempDir,
@@ -251,4 +256,44 @@ impl TestImage {
             manifest,
         }
     }
+}
+
+/// A keychain whose `config.json` (written into `dir`) has one entry: `registry` with
+/// `user:password` in the `auth` field, as `docker login` writes it.
+pub fn keychain(dir: &Path, registry: &str, user: &str, password: &str) -> Keychain {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    Keychain::load(&ConfigLocations {
+        docker_config: Some(dir.to_owned()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// An upload of bytes held in memory, with no mount source.
+pub fn upload(bytes: &[u8]) -> BlobUpload {
+    BlobUpload {
+        digest: digest(bytes),
+        size: bytes.len() as u64,
+        source: BlobSource::Bytes(Bytes::from(bytes.to_vec())),
+        mount_from: vec![],
+    }
+}
+
+/// Layer `i` of `image`, read whole through the verifying reader.
+pub async fn read_layer(client: &RegistryClient, image: &RemoteImage, i: usize) -> Vec<u8> {
+    let mut reader = image
+        .open_layer(client, i)
+        .await
+        .expect("opening the layer");
+    let mut out = Vec::new();
+    while let Some(chunk) = reader.next_chunk().await.expect("reading the layer") {
+        out.extend_from_slice(&chunk);
+    }
+    out
 }

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use crate::harness::{TestImage, TestRegistry, digest};
+use crate::harness::{TestImage, TestRegistry, digest, keychain, read_layer, upload};
 use bytes::Bytes;
 use kiln_oci::{Platform, Reference};
 use kiln_registry::{
-    BlobPushed, BlobSource, BlobUpload, ClientCertificate, ConfigLocations, Direction, Error,
-    Keychain, RegistryClient, RegistryOptions, Repository,
+    BlobPushed, BlobSource, BlobUpload, ClientCertificate, Direction, Error, Keychain,
+    RegistryClient, RegistryOptions, Repository,
 };
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -25,37 +25,9 @@ fn anonymous(options: RegistryOptions) -> RegistryClient {
 }
 
 /// A keychain from a temp `config.json` holding `user:password` for `registry`.
-fn keychain(dir: &std::path::Path, registry: &str, user: &str, password: &str) -> Keychain {
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    std::fs::write(
-        dir.join("config.json"),
-        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
-    )
-    .unwrap();
-    Keychain::load(&ConfigLocations {
-        docker_config: Some(dir.to_owned()),
-        ..Default::default()
-    })
-    .unwrap()
-}
-
 async fn push_image(client: &RegistryClient, reference: &Reference, img: &TestImage) {
     let repo = Repository::of(reference);
-    let blobs = [
-        BlobUpload {
-            digest: digest(&img.layer),
-            size: img.layer.len() as u64,
-            source: BlobSource::Bytes(Bytes::from(img.layer.clone())),
-            mount_from: vec![],
-        },
-        BlobUpload {
-            digest: digest(&img.config),
-            size: img.config.len() as u64,
-            source: BlobSource::Bytes(Bytes::from(img.config.clone())),
-            mount_from: vec![],
-        },
-    ];
+    let blobs = [upload(&img.layer), upload(&img.config)];
     client
         .push_blobs(&repo, &blobs)
         .await
@@ -71,15 +43,7 @@ async fn pull_layer(client: &RegistryClient, reference: &Reference) -> Vec<u8> {
         .resolve_image(reference, &Platform::host())
         .await
         .expect("resolving the image");
-    let mut reader = image
-        .open_layer(client, 0)
-        .await
-        .expect("opening the layer");
-    let mut out = Vec::new();
-    while let Some(chunk) = reader.next_chunk().await.expect("reading the layer") {
-        out.extend_from_slice(&chunk);
-    }
-    out
+    read_layer(client, &image, 0).await
 }
 
 #[tokio::test]
@@ -152,16 +116,11 @@ async fn blob_known_in_another_repository_is_mounted() {
     let source = Repository::new(&reg.addr, "kiln/base");
     let target = Repository::new(&reg.addr, "kiln/app");
     let img = TestImage::new(10_000, 3);
-    let mut upload = BlobUpload {
-        digest: digest(&img.layer),
-        size: img.layer.len() as u64,
-        source: BlobSource::Bytes(Bytes::from(img.layer.clone())),
-        mount_from: vec![],
-    };
-    client.push_blob(&source, &upload).await.unwrap();
-    upload.mount_from = vec![source.clone()];
+    let mut blob = upload(&img.layer);
+    client.push_blob(&source, &blob).await.unwrap();
+    blob.mount_from = vec![source.clone()];
     assert_eq!(
-        client.push_blob(&target, &upload).await.unwrap(),
+        client.push_blob(&target, &blob).await.unwrap(),
         BlobPushed::Mounted
     );
     let log = reg.log();
@@ -342,12 +301,7 @@ async fn corrupted_blob_is_a_digest_mismatch_naming_the_blob() {
     let client = anonymous(fast_options());
     let repo = Repository::new(&reg.addr, "kiln/corrupt");
     let img = TestImage::new(4_096, 8);
-    let upload = BlobUpload {
-        digest: digest(&img.layer),
-        size: img.layer.len() as u64,
-        source: BlobSource::Bytes(Bytes::from(img.layer.clone())),
-        mount_from: vec![],
-    };
+    let upload = upload(&img.layer);
     client.push_blob(&repo, &upload).await.unwrap();
     // Flip bytes in the stored blob behind the registry's back.
     let hex = upload.digest.hex();

@@ -4,15 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kiln_oci::{Platform, Reference};
-use kiln_registry::{
-    BlobPushed, BlobSource, BlobUpload, Error, Keychain, RegistryClient, RegistryOptions,
-    Repository,
-};
+use kiln_registry::{BlobPushed, Error, Keychain, RegistryClient, RegistryOptions, Repository};
 use kiln_testsupport::{FaultProxy, Rule, Target};
 
-use crate::harness::{TestImage, TestRegistry, digest};
+use crate::harness::{TestImage, TestRegistry, read_layer, upload};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -25,15 +21,6 @@ fn client() -> RegistryClient {
         },
         Keychain::anonymous(),
     )
-}
-
-fn upload(bytes: &[u8]) -> BlobUpload {
-    BlobUpload {
-        digest: digest(bytes),
-        size: bytes.len() as u64,
-        source: BlobSource::Bytes(Bytes::from(bytes.to_vec())),
-        mount_from: vec![],
-    }
 }
 
 /// Pushes `img` as `reference` (whose registry is the proxy) and returns the layer back.
@@ -51,15 +38,7 @@ async fn push_and_pull(client: &RegistryClient, reference: &Reference, img: &Tes
         .resolve_image(reference, &Platform::host())
         .await
         .expect("resolving through the proxy");
-    let mut reader = image
-        .open_layer(client, 0)
-        .await
-        .expect("opening the layer");
-    let mut out = Vec::new();
-    while let Some(c) = reader.next_chunk().await.expect("reading the layer") {
-        out.extend_from_slice(&c);
-    }
-    out
+    read_layer(client, &image, 0).await
 }
 
 async fn setup() -> (TestRegistry, FaultProxy) {

@@ -4,13 +4,9 @@
 
 use std::time::Duration;
 
-use crate::harness::{TestImage, digest};
-use bytes::Bytes;
+use crate::harness::{TestImage, digest, keychain, upload};
 use kiln_oci::{Platform, Reference};
-use kiln_registry::{
-    BlobPushed, BlobSource, BlobUpload, ConfigLocations, Error, Keychain, RegistryClient,
-    RegistryOptions, Repository,
-};
+use kiln_registry::{BlobPushed, Error, Keychain, RegistryClient, RegistryOptions, Repository};
 
 fn env(key: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| {
@@ -24,19 +20,6 @@ fn options() -> RegistryOptions {
         retry_max_delay: Duration::from_millis(200),
         ..Default::default()
     }
-}
-
-fn keychain(dir: &std::path::Path, registry: &str, user: &str, password: &str) -> Keychain {
-    std::fs::write(
-        dir.join("config.json"),
-        format!(r#"{{"auths":{{"{registry}":{{"username":"{user}","password":"{password}"}}}}}}"#),
-    )
-    .unwrap();
-    Keychain::load(&ConfigLocations {
-        docker_config: Some(dir.to_owned()),
-        ..Default::default()
-    })
-    .unwrap()
 }
 
 /// A unique repository name per run, so reruns do not see each other's blobs.
@@ -161,12 +144,7 @@ async fn token_registry_push_mount_and_pull_with_one_token_per_scope_set() {
     let target = Repository::new(&reg, &unique("app"));
     client.check_push_permission(&source).await.unwrap();
     let img = TestImage::new(20_000, 11);
-    let mut layer = BlobUpload {
-        digest: digest(&img.layer),
-        size: img.layer.len() as u64,
-        source: BlobSource::Bytes(Bytes::from(img.layer.clone())),
-        mount_from: vec![],
-    };
+    let mut layer = upload(&img.layer);
     assert_eq!(
         client.push_blob(&source, &layer).await.unwrap(),
         BlobPushed::Uploaded
@@ -176,12 +154,7 @@ async fn token_registry_push_mount_and_pull_with_one_token_per_scope_set() {
         client.push_blob(&target, &layer).await.unwrap(),
         BlobPushed::Mounted
     );
-    let config = BlobUpload {
-        digest: digest(&img.config),
-        size: img.config.len() as u64,
-        source: BlobSource::Bytes(Bytes::from(img.config.clone())),
-        mount_from: vec![],
-    };
+    let config = upload(&img.config);
     client.push_blob(&target, &config).await.unwrap();
     let reference = Reference::parse(&format!("{target}:v1")).unwrap();
     client
@@ -244,12 +217,7 @@ async fn shared_tls_registry_with_its_ca_and_basic_auth() {
     let repo = Repository::new(&reg, &unique("tls"));
     client.check_push_permission(&repo).await.unwrap();
     let img = TestImage::new(2_000, 12);
-    let blob = BlobUpload {
-        digest: digest(&img.layer),
-        size: img.layer.len() as u64,
-        source: BlobSource::Bytes(Bytes::from(img.layer.clone())),
-        mount_from: vec![],
-    };
+    let blob = upload(&img.layer);
     assert_eq!(
         client.push_blob(&repo, &blob).await.unwrap(),
         BlobPushed::Uploaded

@@ -14,7 +14,7 @@ use kiln_registry::{
 };
 
 use crate::fake::{Fake, Handler, response};
-use crate::harness::{TestImage, digest};
+use crate::harness::{TestImage, digest, keychain};
 
 const USER: &str = "fake-user";
 const PASSWORD: &str = "fake-password";
@@ -34,19 +34,6 @@ struct TokenFake {
     img: Arc<TestImage>,
     /// Scope query strings of each token request.
     token_requests: Arc<Mutex<Vec<String>>>,
-}
-
-fn keychain(dir: &std::path::Path, registry: &str) -> Keychain {
-    std::fs::write(
-        dir.join("config.json"),
-        format!(r#"{{"auths":{{"{registry}":{{"username":"{USER}","password":"{PASSWORD}"}}}}}}"#),
-    )
-    .unwrap();
-    Keychain::load(&ConfigLocations {
-        docker_config: Some(dir.to_owned()),
-        ..Default::default()
-    })
-    .unwrap()
 }
 
 fn options() -> RegistryOptions {
@@ -183,7 +170,7 @@ async fn start(script: Script) -> TokenFake {
 }
 
 fn client(f: &TokenFake, dir: &std::path::Path, options: RegistryOptions) -> RegistryClient {
-    RegistryClient::new(options, keychain(dir, &f.fake.addr))
+    RegistryClient::new(options, keychain(dir, &f.fake.addr, USER, PASSWORD))
 }
 
 #[tokio::test]

@@ -13,11 +13,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use harness::{TestImage, TestRegistry, digest};
+use harness::{TestImage, TestRegistry, digest, keychain};
 use kiln_oci::{Platform, Reference};
-use kiln_registry::{
-    BlobSource, BlobUpload, ConfigLocations, Keychain, RegistryClient, RegistryOptions, Repository,
-};
+use kiln_registry::{BlobSource, BlobUpload, RegistryClient, RegistryOptions, Repository};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -30,20 +28,6 @@ impl Write for Capture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn keychain(dir: &std::path::Path, registry: &str, user: &str, password: &str) -> Keychain {
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    std::fs::write(
-        dir.join("config.json"),
-        format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#),
-    )
-    .unwrap();
-    Keychain::load(&ConfigLocations {
-        docker_config: Some(dir.to_owned()),
-        ..Default::default()
-    })
-    .unwrap()
 }
 
 async fn exercise(client: &RegistryClient, registry: &str, repo: &str) -> Vec<String> {
