@@ -469,8 +469,9 @@ fn warm_refusals() {
     .stderr(predicate::str::contains("disagree"));
     warm(&["-i", "busybox", "--customPlatform=bad"])
         .stderr(predicate::str::contains("--customPlatform"));
-    warm(&["-d", "https://example.com/Dockerfile"]).stderr(predicate::str::contains(
-        "warming the cache is not supported yet",
+    // A URL is not checked before it is fetched; nothing listens on port 1.
+    warm(&["-d", "http://127.0.0.1:1/Dockerfile"]).stderr(predicate::str::contains(
+        "fetching Dockerfile http://127.0.0.1:1/Dockerfile",
     ));
 }
 

@@ -16,6 +16,7 @@ pub mod environment;
 pub mod error;
 pub mod platform;
 pub mod registry;
+pub mod registry_options;
 pub mod warm;
 
 pub use build::BuildSettings;

@@ -1,0 +1,342 @@
+//! `kiln warm` end to end against the plain test registry: `--image`, `--dockerfile` with
+//! build args and stage references, `--force`, `--cache-ttl`, platform selection from an
+//! index, Kaniko's failure rule, and the cache read back by kiln's own reader, `skopeo` and
+//! `umoci`. Needs `scripts/testenv up`.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use kiln_build::warm::{BaseImageCache, Entry};
+use kiln_oci::{Platform, Reference};
+use kiln_testsupport::{RegistryLog, TestEnv, env};
+use tempfile::TempDir;
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const TTL: Duration = Duration::from_secs(336 * 3600);
+
+/// Runs `kiln warm ARGS` with plain log lines and the process environment cleared.
+fn warm(args: &[&str]) -> Output {
+    let out = Command::new(KILN)
+        .env_clear()
+        .args(["warm", "--log-format=text"])
+        .args(args)
+        .output()
+        .expect("kiln runs");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn image(env: &TestEnv, name: &str) -> String {
+    format!("{}/{name}", env.registry)
+}
+
+fn reference(s: &str) -> Reference {
+    Reference::parse(s).expect("reference")
+}
+
+fn platform(s: &str) -> Platform {
+    s.parse().expect("platform")
+}
+
+fn entries(cache_dir: &Path) -> Vec<Entry> {
+    BaseImageCache::new(cache_dir, TTL)
+        .entries()
+        .expect("cache reads")
+}
+
+/// Manifest GETs the registry answered for `repository` since `log` was opened.
+fn manifest_gets(log: &RegistryLog, repository: &str) -> usize {
+    let prefix = format!("/v2/{repository}/manifests/");
+    log.requests()
+        .expect("registry log")
+        .iter()
+        .filter(|r| r.method == "GET" && r.uri.starts_with(&prefix))
+        .count()
+}
+
+fn cache_dir() -> (TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cache").display().to_string();
+    (dir, path)
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn images_are_cached_once_and_found_by_reference_and_digest() {
+    let env = env();
+    let (_dir, cache) = cache_dir();
+    let busybox = image(&env, "busybox:latest");
+    let oci = image(&env, "busybox-oci:latest");
+    let amd64 = "--customPlatform=linux/amd64";
+    let out = warm(&["-c", &cache, "-i", &busybox, "--image", &oci, amd64]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let reader = BaseImageCache::new(Path::new(&cache), TTL);
+    let linux_amd64 = platform("linux/amd64");
+    let by_tag = reader
+        .lookup(&reference(&busybox), &linux_amd64)
+        .expect("lookup")
+        .expect("busybox is cached");
+    assert_eq!(by_tag.image.layers().count(), 1);
+    let pinned = format!("{}@{}", image(&env, "busybox"), by_tag.digest());
+    let by_digest = reader
+        .lookup(&reference(&pinned), &linux_amd64)
+        .expect("lookup")
+        .expect("found by digest");
+    assert_eq!(by_digest.digest(), by_tag.digest());
+    assert!(
+        reader
+            .lookup(&reference(&oci), &linux_amd64)
+            .expect("lookup")
+            .is_some()
+    );
+    assert!(Path::new(&cache).join("v1/oci-layout").is_file());
+
+    // A second run keeps both without asking the registry for them again.
+    let log = RegistryLog::from_now(&env.registry_log).expect("registry log");
+    let out = warm(&["-c", &cache, "-i", &busybox, "-i", &oci, amd64]);
+    assert!(out.status.success());
+    assert_eq!(stderr(&out).matches("already cached").count(), 2);
+    assert_eq!(
+        manifest_gets(&log, "busybox") + manifest_gets(&log, "busybox-oci"),
+        0
+    );
+    assert_eq!(entries(Path::new(&cache)).len(), 2);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn dockerfile_bases_are_expanded_and_stages_and_scratch_skipped() {
+    let env = env();
+    let (dir, cache) = cache_dir();
+    let dockerfile = dir.path().join("Dockerfile");
+    std::fs::write(
+        &dockerfile,
+        "ARG REGISTRY=nowhere.example\nARG BASE=busybox\n\
+         FROM ${REGISTRY}/${BASE}:latest AS build\nRUN true\n\
+         FROM build\nFROM scratch\nFROM Build AS again\n\
+         FROM $REGISTRY/busybox:latest\n",
+    )
+    .expect("write Dockerfile");
+    let out = warm(&[
+        "-c",
+        &cache,
+        "-d",
+        &dockerfile.display().to_string(),
+        "--build-arg",
+        &format!("REGISTRY={}", env.registry),
+        "--build-arg=BASE=busybox-oci",
+        "--custom-platform=linux/amd64",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut cached: Vec<String> = entries(Path::new(&cache))
+        .into_iter()
+        .map(|e| e.reference)
+        .collect();
+    cached.sort();
+    assert_eq!(
+        cached,
+        [
+            image(&env, "busybox-oci:latest"),
+            image(&env, "busybox:latest")
+        ]
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn force_pulls_a_cached_image_again() {
+    let env = env();
+    let (_dir, cache) = cache_dir();
+    let busybox = image(&env, "busybox:latest");
+    assert!(warm(&["-c", &cache, "-i", &busybox]).status.success());
+    let first = entries(Path::new(&cache)).remove(0);
+
+    let log = RegistryLog::from_now(&env.registry_log).expect("registry log");
+    let out = warm(&["-c", &cache, "-i", &busybox, "--force"]);
+    assert!(out.status.success());
+    assert!(!stderr(&out).contains("already cached"), "{}", stderr(&out));
+    assert_eq!(manifest_gets(&log, "busybox"), 1);
+    let again = entries(Path::new(&cache));
+    assert_eq!(again.len(), 1, "the entry is replaced, not added");
+    assert_eq!(again[0].digest(), first.digest());
+    assert!(again[0].created > first.created);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn an_entry_older_than_the_ttl_is_pulled_again() {
+    let env = env();
+    let (_dir, cache) = cache_dir();
+    let busybox = image(&env, "busybox:latest");
+    assert!(warm(&["-c", &cache, "-i", &busybox]).status.success());
+    let first = entries(Path::new(&cache)).remove(0);
+    std::thread::sleep(Duration::from_millis(1100));
+
+    // Still fresh under the default TTL.
+    let out = warm(&["-c", &cache, "-i", &busybox]);
+    assert!(stderr(&out).contains("already cached"), "{}", stderr(&out));
+    // Expired under one second.
+    let log = RegistryLog::from_now(&env.registry_log).expect("registry log");
+    let out = warm(&["-c", &cache, "-i", &busybox, "--cache-ttl=1s"]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("cache entry expired"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(manifest_gets(&log, "busybox"), 1);
+    let again = entries(Path::new(&cache)).remove(0);
+    assert!(again.created > first.created);
+    // The executor's reader applies the same TTL.
+    let short = BaseImageCache::new(Path::new(&cache), Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(1100));
+    let found = short
+        .lookup(&reference(&busybox), &Platform::host())
+        .expect("lookup");
+    assert!(found.is_none(), "an expired entry is not returned");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn the_platform_is_selected_from_an_index() {
+    let env = env();
+    let (_dir, cache) = cache_dir();
+    let multiarch = image(&env, "multiarch:latest");
+    for flag in [
+        "--customPlatform=linux/arm64",
+        "--custom-platform=linux/amd64",
+    ] {
+        let out = warm(&["-c", &cache, "-i", &multiarch, flag]);
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+    }
+    let reader = BaseImageCache::new(Path::new(&cache), TTL);
+    let arm = reader
+        .lookup(&reference(&multiarch), &platform("linux/arm64/v8"))
+        .expect("lookup")
+        .expect("arm64 cached");
+    let amd = reader
+        .lookup(&reference(&multiarch), &platform("linux/amd64"))
+        .expect("lookup")
+        .expect("amd64 cached");
+    assert_ne!(arm.digest(), amd.digest());
+    let arch = |c: &kiln_build::warm::CachedImage| c.image.config().expect("config").architecture;
+    assert_eq!(
+        (arch(&arm).as_str(), arch(&amd).as_str()),
+        ("arm64", "amd64")
+    );
+    assert_eq!(arm.entry.index_digest, amd.entry.index_digest);
+    assert!(arm.entry.index_digest.is_some());
+
+    let out = warm(&[
+        "-c",
+        &cache,
+        "-i",
+        &multiarch,
+        "--customPlatform=linux/s390x",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(
+        text.contains("failed to warm any of the 1 images"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("registry {}", env.registry)),
+        "{text}"
+    );
+    assert!(text.contains("linux/s390x"), "{text}");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_failed_image_is_reported_and_the_others_are_still_cached() {
+    let env = env();
+    let (_dir, cache) = cache_dir();
+    let missing = image(&env, "no-such-image:1");
+    let busybox = image(&env, "busybox:latest");
+    // As Kaniko's warmer: a failure among successes is a warning, exit code 0.
+    let out = warm(&["-c", &cache, "-i", &missing, "-i", &busybox]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!("failed to warm {missing}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("registry {}", env.registry)),
+        "{text}"
+    );
+    assert!(text.contains("manifest unknown"), "{text}");
+    assert_eq!(entries(Path::new(&cache)).len(), 1);
+    // When nothing could be cached, the run fails.
+    let out = warm(&["-c", &cache, "-i", &missing, "-i", "Bad/Reference"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stderr(&out);
+    assert!(
+        text.contains("error: failed to warm any of the 2 images"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"Bad/Reference\" is not a valid image reference"),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn skopeo_and_umoci_read_the_cached_layout() {
+    let env = env();
+    let (dir, cache) = cache_dir();
+    let oci = image(&env, "busybox-oci:latest");
+    let multiarch = image(&env, "multiarch:latest");
+    let out = warm(&[
+        "-c",
+        &cache,
+        "-i",
+        &oci,
+        "-i",
+        &multiarch,
+        "--customPlatform=linux/arm64",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let layout = format!("{cache}/v1");
+    for entry in entries(Path::new(&cache)) {
+        let name = entry
+            .descriptor
+            .ref_name()
+            .expect("entries are named")
+            .to_owned();
+        let inspect = std::process::Command::new("skopeo")
+            .args(["inspect", &format!("oci:{layout}:{name}")])
+            .output()
+            .expect("skopeo runs");
+        let text = String::from_utf8_lossy(&inspect.stdout);
+        assert!(
+            inspect.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&inspect.stderr)
+        );
+        assert!(text.contains(entry.digest().as_str()), "{name}: {text}");
+
+        let bundle = dir.path().join(format!("bundle-{}", entry.digest().hex()));
+        let unpack = std::process::Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{layout}:{name}"))
+            .arg(&bundle)
+            .output()
+            .expect("umoci runs");
+        assert!(
+            unpack.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&unpack.stderr)
+        );
+        assert!(bundle.join("rootfs/bin/busybox").is_file(), "{name}");
+    }
+}
