@@ -41,82 +41,58 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// A CA (`ca.pem`, `ca.key`) and a server certificate for 127.0.0.1 (`server.pem`,
+/// `server.key`) in `dir`.
 fn make_tls(dir: &Path) {
-    let p = |n: &str| dir.join(n);
     run(Command::new("openssl")
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
         ])
         .args(["-subj", "/CN=kiln test CA"])
         .arg("-keyout")
-        .arg(p("ca.key"))
+        .arg(dir.join("ca.key"))
         .arg("-out")
-        .arg(p("ca.pem")));
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(p("server.key"))
-        .arg("-out")
-        .arg(p("server.csr")));
-    std::fs::write(
-        p("ext.cnf"),
+        .arg(dir.join("ca.pem")));
+    sign(
+        dir,
+        "server",
+        "/CN=127.0.0.1",
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-        .arg("-in")
-        .arg(p("server.csr"))
-        .arg("-CA")
-        .arg(p("ca.pem"))
-        .arg("-CAkey")
-        .arg(p("ca.key"))
-        .arg("-out")
-        .arg(p("server.pem"))
-        .arg("-extfile")
-        .arg(p("ext.cnf")));
+    );
 }
 
 /// `client.pem`/`client.key`, signed by the CA in `dir`, for TLS client authentication.
 fn make_client_cert(dir: &Path) {
-    let p = |n: &str| dir.join(n);
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=kiln test client",
-        ])
-        .arg("-keyout")
-        .arg(p("client.key"))
-        .arg("-out")
-        .arg(p("client.csr")));
-    std::fs::write(
-        p("client-ext.cnf"),
+    sign(
+        dir,
+        "client",
+        "/CN=kiln test client",
         "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
+    );
+}
+
+/// `<name>.pem` and `<name>.key` for `subject` with extensions `ext`, signed by the CA in `dir`.
+fn sign(dir: &Path, name: &str, subject: &str, ext: &str) {
+    let p = |suffix: &str| dir.join(format!("{name}.{suffix}"));
+    run(Command::new("openssl")
+        .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", subject])
+        .arg("-keyout")
+        .arg(p("key"))
+        .arg("-out")
+        .arg(p("csr")));
+    std::fs::write(p("ext"), ext).unwrap();
     run(Command::new("openssl")
         .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
         .arg("-in")
-        .arg(p("client.csr"))
+        .arg(p("csr"))
         .arg("-CA")
-        .arg(p("ca.pem"))
+        .arg(dir.join("ca.pem"))
         .arg("-CAkey")
-        .arg(p("ca.key"))
+        .arg(dir.join("ca.key"))
         .arg("-out")
-        .arg(p("client.pem"))
+        .arg(p("pem"))
         .arg("-extfile")
-        .arg(p("client-ext.cnf")));
+        .arg(p("ext")));
 }
 
 impl TestRegistry {

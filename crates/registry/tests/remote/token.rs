@@ -29,6 +29,16 @@ struct Script {
     reject_first: usize,
 }
 
+impl Default for Script {
+    /// Long-lived tokens, accepted at once.
+    fn default() -> Self {
+        Self {
+            expires_in: 300,
+            reject_first: 0,
+        }
+    }
+}
+
 struct TokenFake {
     fake: Fake,
     img: Arc<TestImage>,
@@ -217,11 +227,7 @@ async fn tokens_are_reused_until_they_expire() {
 #[tokio::test]
 #[ignore = "needs the test environment"]
 async fn mount_asks_one_token_for_push_and_the_source_pull() {
-    let f = start(Script {
-        expires_in: 300,
-        reject_first: 0,
-    })
-    .await;
+    let f = start(Script::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let c = client(&f, dir.path(), options());
     let target = Repository::new(&f.fake.addr, "team/app");
@@ -250,11 +256,7 @@ async fn mount_asks_one_token_for_push_and_the_source_pull() {
 #[tokio::test]
 #[ignore = "needs the test environment"]
 async fn redirected_blob_download_carries_no_authorization() {
-    let f = start(Script {
-        expires_in: 300,
-        reject_first: 0,
-    })
-    .await;
+    let f = start(Script::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let c = client(&f, dir.path(), options());
     let repo = Repository::new(&f.fake.addr, "team/app");
@@ -275,11 +277,7 @@ async fn redirected_blob_download_carries_no_authorization() {
 #[tokio::test]
 #[ignore = "needs the test environment"]
 async fn upload_after_503_is_retried_with_the_file_body_rebuilt() {
-    let f = start(Script {
-        expires_in: 300,
-        reject_first: 0,
-    })
-    .await;
+    let f = start(Script::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("layer");
     std::fs::write(&path, &f.img.layer).unwrap();
@@ -301,11 +299,7 @@ async fn upload_after_503_is_retried_with_the_file_body_rebuilt() {
 #[tokio::test]
 #[ignore = "needs the test environment"]
 async fn immutable_tag_refusal_is_ignored_only_when_asked() {
-    let f = start(Script {
-        expires_in: 300,
-        reject_first: 0,
-    })
-    .await;
+    let f = start(Script::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let reference = Reference::parse(&format!("{}/team/app:v1", f.fake.addr)).unwrap();
     let media = "application/vnd.oci.image.manifest.v1+json";
@@ -339,11 +333,7 @@ async fn immutable_tag_refusal_is_ignored_only_when_asked() {
 #[tokio::test]
 #[ignore = "needs the test environment"]
 async fn identity_token_is_exchanged_with_an_oauth2_refresh_grant() {
-    let f = start(Script {
-        expires_in: 300,
-        reject_first: 0,
-    })
-    .await;
+    let f = start(Script::default()).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("config.json"),
@@ -374,11 +364,7 @@ async fn identity_token_is_exchanged_with_an_oauth2_refresh_grant() {
 #[tokio::test]
 #[ignore = "needs the test environment"]
 async fn blob_head_redirected_to_storage_counts_as_present() {
-    let f = start(Script {
-        expires_in: 300,
-        reject_first: 0,
-    })
-    .await;
+    let f = start(Script::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let c = client(&f, dir.path(), options());
     let repo = Repository::new(&f.fake.addr, "team/app");
