@@ -18,6 +18,7 @@ pub mod history;
 mod metadata;
 mod onbuild;
 pub mod run;
+mod target;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,7 @@ pub use history::{Clock, HISTORY_COMMENT};
 pub use metadata::apply_labels;
 pub use onbuild::trigger_instructions;
 pub use run::{RunProcess, Script};
+pub use target::finish_target;
 
 use crate::error::{Error, StageRef};
 use crate::plan::Plan;

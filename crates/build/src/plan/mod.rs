@@ -102,7 +102,7 @@ pub struct PlannedStage {
     /// Stages this one reads from (its base, `COPY --from`, `RUN --mount from=`), sorted.
     pub stages: Vec<usize>,
     /// Images `COPY --from` or `RUN --mount from=` read from, expanded, in order.
-    pub images: Vec<String>,
+    pub images: Vec<Reference>,
     /// The FROM line.
     pub span: Span,
 }
@@ -228,7 +228,14 @@ impl Plan {
                     Some(i) => {
                         stages.insert(i);
                     }
-                    None => images.push(name),
+                    None => images.push(Reference::parse(&name).map_err(|source| {
+                        Error::InvalidReference {
+                            span,
+                            stage: stage_ref(stage),
+                            name: name.clone(),
+                            source: Box::new(source),
+                        }
+                    })?),
                 }
             }
             planned.push(PlannedStage {

@@ -56,7 +56,8 @@ fn stages_record_bases_and_dependencies() {
     assert_eq!(p.stages[2].base, Base::Scratch);
     assert_eq!(p.stages[4].base, Base::Stage(1));
     assert_eq!(p.stages[4].stages, [1, 3]);
-    assert_eq!(p.stages[4].images, ["docs"]);
+    let images: Vec<_> = p.stages[4].images.iter().map(|r| r.familiar()).collect();
+    assert_eq!(images, ["docs:latest"]);
     assert_eq!(p.target, 4);
 }
 
@@ -118,6 +119,10 @@ fn bad_from_lines_point_at_the_line() {
         (
             "FROM a\nFROM --platform=linux/nope/x/y b AS two\n",
             "2:1: stage two: invalid platform \"linux/nope/x/y\"",
+        ),
+        (
+            "FROM a\nCOPY --from=Not:Valid:Ref / /\n",
+            "2:6: stage 0: invalid image reference \"Not:Valid:Ref\"",
         ),
         (
             "FROM ${X:?needX}\n",
