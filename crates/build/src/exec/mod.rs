@@ -95,6 +95,7 @@ impl StageState {
     }
 
     /// A stage `FROM scratch`: BuildKit's empty image, with WORKDIR `/` and the default PATH.
+    /// `platform` is the build's target platform: BuildKit ignores `FROM --platform` here.
     pub fn scratch(stage: StageRef, platform: &Platform, escape: char) -> Self {
         let mut config = ConfigFile::new(platform);
         config.config.working_dir = Some("/".to_owned());

@@ -23,7 +23,8 @@
 //! through a default that uses one) is never written: the entry shows the name alone
 //! (`|1 TOKEN /bin/sh -c make`, `ARG TOKEN`). Build args are where tokens and passwords are
 //! passed, and history is public; this is the one place kiln's history differs from BuildKit's
-//! on purpose. Proxy build args never appear, as in BuildKit.
+//! on purpose. Proxy build args never appear, as in BuildKit. An `ENV` that copies a build
+//! arg (`ENV T=$TOKEN`) is the Dockerfile's choice: its value is in the config and in history.
 //! Reference: <https://docs.docker.com/reference/dockerfile/#run>.
 
 use kiln_dockerfile::instruction::{CommandLine, Run};

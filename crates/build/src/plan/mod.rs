@@ -97,7 +97,9 @@ pub struct PlannedStage {
     pub index: usize,
     pub name: Option<String>,
     pub base: Base,
-    /// `FROM --platform`, expanded; `None` means the target platform.
+    /// `FROM --platform`, expanded; `None` means the target platform. A stage FROM an earlier
+    /// stage runs on that stage's platform whatever this says, and `FROM scratch` is for the
+    /// target platform, as in BuildKit.
     pub platform: Option<Platform>,
     /// Stages this one reads from (its base, `COPY --from`, `RUN --mount from=`), sorted.
     pub stages: Vec<usize>,
