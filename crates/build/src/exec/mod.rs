@@ -3,8 +3,8 @@
 //! Owns [`StageState`], the pure part of running a stage: the [`ConfigFile`] being built, the
 //! ARGs in scope, whether CMD was set in this stage, and [`apply`], which updates them for one
 //! metadata instruction and returns the history entry BuildKit would write. RUN's process
-//! (argv, environment, heredoc script) is computed in [`run`]; COPY and ADD belong to the
-//! executor, which asks [`StageState::env`] for the variables to expand their words with.
+//! (argv, environment, heredoc script) is computed in [`run`]; the words and history text of
+//! COPY and ADD in [`copy_args`] and [`add_args`], whose file operations are the executor's.
 //!
 //! Which words expand follows the Dockerfile reference: ENV, LABEL, EXPOSE, VOLUME, USER,
 //! WORKDIR, STOPSIGNAL and ARG defaults expand with the ENV and ARGs in scope before the
@@ -13,6 +13,7 @@
 //! Reference: <https://docs.docker.com/reference/dockerfile/#environment-replacement>.
 
 mod command;
+mod files;
 mod gofmt;
 pub mod history;
 mod metadata;
@@ -26,6 +27,7 @@ use kiln_dockerfile::instruction::Instruction;
 use kiln_dockerfile::{ExpandError, Lexer, Span};
 use kiln_oci::{ConfigFile, History, Platform};
 
+pub use files::{FileArgs, add_args, copy_args};
 pub use history::{Clock, HISTORY_COMMENT};
 pub use metadata::apply_labels;
 pub use onbuild::trigger_instructions;

@@ -64,7 +64,14 @@ fn try_build(src: &str, build_args: &[&str]) -> Result<Built, Error> {
                     state.config.history.push(p.history(&clock));
                     runs.push(p);
                 }
-                Instruction::Copy(_) | Instruction::Add(_) => {}
+                Instruction::Copy(c) => {
+                    let text = copy_args(&state, c)?.created_by;
+                    state.config.history.push(clock.layer(&text));
+                }
+                Instruction::Add(a) => {
+                    let text = add_args(&state, a)?.created_by;
+                    state.config.history.push(clock.layer(&text));
+                }
                 other => {
                     let outcome = apply(&mut state, other, &plan, &clock)?;
                     state.config.history.extend(outcome.history);
@@ -129,6 +136,8 @@ fn history_text_matches_buildkit_per_instruction() {
         ),
         ("RUN make", "RUN /bin/sh -c make # buildkit", false),
         ("RUN [\"make\", \"all\"]", "RUN make all # buildkit", false),
+        ("COPY dir /x", "COPY dir /x # buildkit", false),
+        ("ADD --chown=1 a /", "ADD --chown=1 a / # buildkit", false),
     ];
     for (line, want, empty) in cases {
         let built = build(&format!("FROM scratch\n{line}\n"), &[]);
