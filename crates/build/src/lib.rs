@@ -9,7 +9,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`plan`] | [`Plan`]: which stages to build, in which order, from which bases, with which platform ARGs |
-//! | [`exec`] | [`exec::StageState`]: a stage's image config and variables, the metadata instructions, history entries and the process of a RUN |
+//! | [`exec`] | [`exec::StageState`]: a stage's image config and variables, the metadata instructions, history entries, the process of a RUN, the words of COPY/ADD, ONBUILD triggers |
 //! | `error` | [`Error`], with the Dockerfile span and stage of every failure |
 
 mod error;

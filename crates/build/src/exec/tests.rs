@@ -531,3 +531,30 @@ fn child_stages_run_the_parents_onbuild_triggers_first() {
     let runs: Vec<_> = built.runs.iter().map(|r| r.created_by.as_str()).collect();
     assert_eq!(runs, ["RUN |1 V=1 /bin/sh -c x", "RUN |1 V=1 /bin/sh -c y"]);
 }
+
+#[test]
+fn snapshot_build_args_heredocs_and_copies() {
+    let built = build(
+        "\
+ARG REGISTRY_TOKEN
+ARG DEBIAN=bookworm
+FROM img
+ARG REGISTRY_TOKEN
+ARG DEBIAN
+ARG TARGETPLATFORM
+RUN <<EOF
+#!/bin/sh
+set -e
+echo \"building for $TARGETPLATFORM on $DEBIAN\"
+EOF
+COPY --chown=app <<conf /etc/app.conf
+token-free
+conf
+RUN [\"/bin/true\"]
+",
+        &["REGISTRY_TOKEN=hunter2"],
+    );
+    let json = serde_json::to_string(&built.state.config).unwrap();
+    assert!(!json.contains("hunter2"));
+    insta::assert_json_snapshot!("build_args_heredocs_and_copies", built.state.config);
+}
