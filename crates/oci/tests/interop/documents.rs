@@ -9,10 +9,28 @@ use serde_json::Value;
 
 use crate::{json, run};
 
+/// The plain registry's address: `KILN_TEST_REGISTRY`, else the line in the test environment's
+/// env file (`$KILN_TESTENV_DIR/env`, default `/var/cache/kiln/testenv/env`), as
+/// `kiln_testsupport::env()` reads it. (kiln-testsupport itself depends on this crate.)
 fn registry() -> String {
-    std::env::var("KILN_TEST_REGISTRY").unwrap_or_else(|_| {
-        panic!("KILN_TEST_REGISTRY is not set: run `scripts/testenv up` and source its env file")
-    })
+    const KEY: &str = "KILN_TEST_REGISTRY";
+    if let Ok(value) = std::env::var(KEY) {
+        return value;
+    }
+    let dir =
+        std::env::var("KILN_TESTENV_DIR").unwrap_or_else(|_| "/var/cache/kiln/testenv".into());
+    let file = std::path::Path::new(&dir).join("env");
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(k, _)| k.trim() == KEY)
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_else(|| {
+            panic!(
+                "{KEY} is not set and {} does not name it: run `scripts/testenv up`",
+                file.display()
+            )
+        })
 }
 
 /// `skopeo inspect --raw` of an image in the test registry (plain HTTP).
