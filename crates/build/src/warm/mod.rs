@@ -298,3 +298,109 @@ async fn warm_one(
         None => Outcome::Pulled(entry),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(image: &str) -> Warmed {
+        Warmed {
+            image: image.to_owned(),
+            platform: Platform::new("linux", "amd64", None),
+            result: Err(ImageError::Reference {
+                image: image.to_owned(),
+                source: Reference::parse("UPPER").unwrap_err(),
+            }),
+        }
+    }
+
+    fn cached(image: &str) -> Warmed {
+        let descriptor = kiln_oci::Descriptor::of(kiln_oci::MediaType::OciManifest, b"{}");
+        let platform = Platform::new("linux", "amd64", None);
+        Warmed {
+            image: image.to_owned(),
+            platform: platform.clone(),
+            result: Ok(Outcome::AlreadyCached(Entry {
+                descriptor,
+                reference: image.to_owned(),
+                platform,
+                index_digest: None,
+                created: None,
+            })),
+        }
+    }
+
+    #[test]
+    fn the_run_fails_only_when_no_image_was_cached() {
+        type Case = (Vec<Warmed>, Option<&'static str>);
+        let cases: Vec<Case> = vec![
+            (vec![], None),
+            (vec![cached("a")], None),
+            (vec![failed("a"), cached("b")], None),
+            (vec![cached("a"), failed("b")], None),
+            (
+                vec![failed("a")],
+                Some("failed to warm any of the 1 images"),
+            ),
+            (
+                vec![failed("a"), failed("b")],
+                Some("failed to warm any of the 2 images"),
+            ),
+        ];
+        for (images, want) in cases {
+            let names: Vec<String> = images.iter().map(|w| w.image.clone()).collect();
+            let got = WarmReport { images }.into_result();
+            assert_eq!(
+                got.as_ref().err().map(ToString::to_string).as_deref(),
+                want,
+                "{names:?}"
+            );
+            if let Err(e) = got {
+                // The last failure is the cause.
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                let last = names.last().cloned().unwrap_or_default();
+                assert_eq!(
+                    cause,
+                    Some(format!("{last:?} is not a valid image reference"))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn images_are_warmed_once_each_with_their_platform() {
+        let dir = tempfile::tempdir().unwrap();
+        let dockerfile = dir.path().join("Dockerfile");
+        std::fs::write(
+            &dockerfile,
+            "FROM busybox\nFROM --platform=linux/arm64 busybox\nFROM docker.io/library/busybox:latest\n",
+        )
+        .unwrap();
+        let options = WarmOptions {
+            images: vec!["busybox".into(), "Not/Valid".into(), "Not/Valid".into()],
+            dockerfile: Some(DockerfileSource::Path(dockerfile)),
+            build_args: BTreeMap::new(),
+            cache_dir: dir.path().join("cache"),
+            ttl: Duration::from_secs(60),
+            force: false,
+            platform: Platform::new("linux", "amd64", None),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let got: Vec<String> = runtime
+            .block_on(targets(&options))
+            .unwrap()
+            .into_iter()
+            .map(|(image, platform)| format!("{image} {platform}"))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "busybox linux/amd64",
+                "Not/Valid linux/amd64",
+                "busybox linux/arm64",
+            ]
+        );
+    }
+}
