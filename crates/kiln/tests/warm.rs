@@ -453,3 +453,34 @@ fn base64_encode(text: &str) -> String {
     }
     out
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_dockerfile_is_fetched_from_a_url() {
+    use std::io::{Read, Write};
+
+    let env = env();
+    let (_dir, cache) = cache_dir();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("address").port();
+    let body = format!("FROM {}/busybox-oci:latest AS a\nFROM a\n", env.registry);
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).expect("respond");
+    });
+    let url = format!("http://127.0.0.1:{port}/Dockerfile");
+    let out = warm(&["-c", &cache, "-d", &url]);
+    server.join().expect("server");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cached: Vec<String> = entries(Path::new(&cache))
+        .into_iter()
+        .map(|e| e.reference)
+        .collect();
+    assert_eq!(cached, [image(&env, "busybox-oci:latest")]);
+}
