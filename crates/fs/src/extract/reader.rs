@@ -135,8 +135,13 @@ fn read_bounded(
     last: &Option<String>,
 ) -> Result<Vec<u8>, Error> {
     if size > max {
+        // The member it describes is not known yet: name its position instead.
+        let entry = match last {
+            Some(last) => format!("(extension header after {last})"),
+            None => "(extension header at the start)".to_owned(),
+        };
         return Err(Error::Refused {
-            entry: last.clone().unwrap_or_default(),
+            entry,
             reason: Refusal::ExtensionTooLarge { size, max },
         });
     }
