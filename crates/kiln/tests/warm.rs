@@ -484,3 +484,41 @@ fn a_dockerfile_is_fetched_from_a_url() {
         .collect();
     assert_eq!(cached, [image(&env, "busybox-oci:latest")]);
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_damaged_cache_entry_is_repaired_by_the_next_warm() {
+    let env = env();
+    let (_dir, cache) = cache_dir();
+    let busybox = image(&env, "busybox:latest");
+    assert!(warm(&["-c", &cache, "-i", &busybox]).status.success());
+    let reader = BaseImageCache::new(Path::new(&cache), TTL);
+    let host = Platform::host();
+    let cached = reader
+        .lookup(&reference(&busybox), &host)
+        .expect("lookup")
+        .expect("cached");
+    let blobs = Path::new(&cache).join("v1/blobs/sha256");
+    let (_, layer) = cached.image.layers().next().expect("one layer");
+    std::fs::write(layer, b"truncated").expect("damage the layer");
+    std::fs::write(blobs.join(cached.digest().hex()), b"{}").expect("damage the manifest");
+    assert!(reader.lookup(&reference(&busybox), &host).is_err());
+
+    let out = warm(&["-c", &cache, "-i", &busybox]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cached image is unusable, pulling it again"),
+        "{}",
+        stderr(&out)
+    );
+    let repaired = reader
+        .lookup(&reference(&busybox), &host)
+        .expect("the cache reads again")
+        .expect("cached");
+    assert_eq!(repaired.digest(), cached.digest());
+    let (descriptor, layer) = repaired.image.layers().next().expect("one layer");
+    assert_eq!(
+        std::fs::metadata(layer).expect("layer").len(),
+        descriptor.size
+    );
+}

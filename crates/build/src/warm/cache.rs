@@ -176,7 +176,10 @@ impl BaseImageCache {
 
     /// Every entry kiln wrote, in `index.json` order; empty when the cache does not exist.
     pub fn entries(&self) -> Result<Vec<Entry>, CacheError> {
-        if !self.root.join("oci-layout").exists() {
+        // `Layout::create` writes `oci-layout` before `index.json`: while another warmer is
+        // creating the cache there is a moment with the one and not the other, which is an
+        // empty cache, not a broken one.
+        if !self.root.join("index.json").exists() {
             return Ok(Vec::new());
         }
         let layout = Layout::open(&self.root).map_err(|e| self.layout_error(e))?;

@@ -297,3 +297,19 @@ fn an_entry_with_an_unreadable_time_is_expired() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_cache_being_created_reads_as_empty() {
+    // The moment between `oci-layout` and `index.json` when another warmer creates the cache.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = BaseImageCache::new(dir.path(), HOUR);
+    std::fs::create_dir_all(cache.root()).unwrap();
+    std::fs::write(cache.root().join("oci-layout"), kiln_oci::OCI_LAYOUT_FILE).unwrap();
+    assert_eq!(cache.entries().unwrap(), []);
+    let found = cache.find(
+        &reference("reg.example/busybox"),
+        &platform("linux/amd64"),
+        t(0),
+    );
+    assert_eq!(found.unwrap(), Lookup::Missing);
+}

@@ -274,11 +274,13 @@ async fn warm_one(
         source,
     };
     let now = SystemTime::now();
+    let mut refetch = force;
     if !force {
         match cache.lookup_at(&reference, platform, now) {
             Ok(Some(cached)) => return Ok(Outcome::AlreadyCached(cached.entry)),
             Ok(None) => {}
             Err(e) => {
+                refetch = true;
                 let cause = std::error::Error::source(&e).map(ToString::to_string);
                 tracing::warn!(image = %image, error = %e, cause = cause.unwrap_or_default(), "cached image is unusable, pulling it again");
             }
@@ -289,7 +291,7 @@ async fn warm_one(
         _ => None,
     };
     let layout = cache.layout_for_write().map_err(cache_error)?;
-    let entry = pull::pull_into(client, cache, &layout, &reference, platform, now).await?;
+    let entry = pull::pull_into(client, cache, &layout, &reference, platform, refetch, now).await?;
     Ok(match expired {
         Some(expired) => Outcome::Refreshed {
             entry,

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use kiln_oci::{Layout, LocalImage, Platform, Reference};
+use kiln_oci::{Descriptor, Layout, LayoutError, LocalImage, Platform, Reference};
 use kiln_registry::{RegistryClient, RemoteImage};
 
 use super::cache::{BaseImageCache, CacheError, Entry};
@@ -59,12 +59,16 @@ pub enum ImageError {
 }
 
 /// Pulls `reference` for `platform` into `layout` and records it in `cache` as of `now`.
+/// Layers already in the layout are downloaded again only with `refetch` (`--force`, or a
+/// cached copy that did not read back); a manifest or config already there is rewritten when
+/// it does not match its digest.
 pub async fn pull_into(
     client: &RegistryClient,
     cache: &BaseImageCache,
     layout: &Layout,
     reference: &Reference,
     platform: &Platform,
+    refetch: bool,
     now: SystemTime,
 ) -> Result<Entry, ImageError> {
     let registry_error = |source| ImageError::Pull {
@@ -81,7 +85,7 @@ pub async fn pull_into(
         registry: remote.source.registry().to_owned(),
         source: Box::new(source),
     };
-    download_layers(client, layout, &remote, reference)
+    download_layers(client, layout, &remote, reference, refetch)
         .await
         .map_err(|e| match e {
             Download::Registry(e) => registry_error(e),
@@ -111,12 +115,9 @@ pub async fn pull_into(
             source: Box::new(source),
         })
     };
-    layout
-        .write_blob_bytes(image.config_bytes())
+    write_small_blob(layout, &image.manifest().config, image.config_bytes())
         .map_err(layout_error)?;
-    layout
-        .write_blob_bytes(image.manifest_bytes())
-        .map_err(layout_error)?;
+    write_small_blob(layout, &image.descriptor(), image.manifest_bytes()).map_err(layout_error)?;
     cache
         .record(
             layout,
@@ -129,24 +130,41 @@ pub async fn pull_into(
         .map_err(cache_error)
 }
 
+/// Writes a manifest or config, first removing a copy on disk that does not match its digest
+/// (the layout never overwrites a blob it has).
+fn write_small_blob(
+    layout: &Layout,
+    descriptor: &Descriptor,
+    bytes: &[u8],
+) -> Result<(), LayoutError> {
+    let limit = bytes.len() as u64;
+    if layout.has_blob(&descriptor.digest) && layout.read_blob(descriptor, limit).is_err() {
+        let path = layout.blob_path(&descriptor.digest);
+        std::fs::remove_file(&path).map_err(|source| LayoutError::Io { path, source })?;
+    }
+    layout.write_blob_bytes(bytes).map(|_| ())
+}
+
 enum Download {
     Registry(kiln_registry::Error),
     Io(ImageError),
 }
 
-/// Downloads the layers `layout` does not have yet, each once even when the manifest lists
-/// it twice.
+/// Downloads the layers `layout` does not have yet (all of them with `refetch`), each once
+/// even when the manifest lists it twice. A blob downloaded again replaces the old one by
+/// rename, so a reader holding it open keeps reading the old file.
 async fn download_layers(
     client: &RegistryClient,
     layout: &Layout,
     remote: &RemoteImage,
     reference: &Reference,
+    refetch: bool,
 ) -> Result<(), Download> {
     let mut seen = BTreeSet::new();
     let jobs: Vec<_> = remote
         .layers()
         .iter()
-        .filter(|l| seen.insert(l.digest.clone()) && !layout.has_blob(&l.digest))
+        .filter(|l| seen.insert(l.digest.clone()) && (refetch || !layout.has_blob(&l.digest)))
         .map(|l| (l.digest.clone(), Some(l.size), layout.blob_path(&l.digest)))
         .collect();
     for (_, _, path) in &jobs {
