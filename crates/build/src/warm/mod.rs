@@ -8,8 +8,10 @@
 //! Failures follow Kaniko's warmer (`pkg/cache/warm.go`): a Dockerfile that cannot be read or
 //! parsed fails the run before anything is pulled; an image that cannot be pulled is reported
 //! and the others are still tried; the run fails only when no image could be cached
-//! ([`WarmReport::into_result`]). Unlike Kaniko, an image already cached counts as a success,
-//! the same image named twice is pulled once, and an entry older than the TTL is pulled again.
+//! ([`WarmReport::into_result`]); an image already cached counts as a success. Unlike Kaniko,
+//! the same image named twice is pulled once, an entry older than the TTL is pulled again
+//! (Kaniko's warmer keeps it), and a fresh entry is kept without asking the registry whether
+//! its tag moved (Kaniko resolves the tag first): the TTL bounds how stale a tag may be.
 //!
 //! Does not own: flags (the `kiln` binary), registry mechanics (`kiln-registry`).
 
