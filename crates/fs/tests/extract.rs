@@ -54,6 +54,10 @@ fn every_entry_type_is_created_with_owner_mode_and_times() {
         .pax
         .push(("SCHILY.xattr.trusted.t".into(), b"t".to_vec()));
     capped.pax.push(("mtime".into(), b"1700000000.25".to_vec()));
+    let mut linked_xattr = symlink("bin/sh", "/bin/busybox");
+    linked_xattr
+        .pax
+        .push(("SCHILY.xattr.trusted.link".into(), b"on the link".to_vec()));
     let mut gnu = file("gnu/name", "gnu");
     gnu.path = format!("gnu/{}", "g".repeat(150)).into_bytes();
     gnu.gnu_long_name = true;
@@ -62,7 +66,7 @@ fn every_entry_type_is_created_with_owner_mode_and_times() {
         setuid,
         capped,
         hardlink("bin/su-again", "bin/su"),
-        symlink("bin/sh", "/bin/busybox"),
+        linked_xattr,
         symlink("long-link", format!("/{}", "t".repeat(150))),
         sticky,
         private,
@@ -130,6 +134,13 @@ fn every_entry_type_is_created_with_owner_mode_and_times() {
             .expect("getxattr")
             .as_deref(),
         Some(&b"t"[..])
+    );
+    // `xattr::get` does not follow symlinks: this is the link's own attribute.
+    assert_eq!(
+        xattr::get(root.join("bin/sh"), "trusted.link")
+            .expect("lgetxattr")
+            .as_deref(),
+        Some(&b"on the link"[..])
     );
     assert_eq!(reports[0].entries, 13);
     assert_eq!(reports[0].bytes, 2 + 4 + 4 + 3);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use extract_support::*;
 use kiln_fs::extract::{self, Error, Options, Refusal, Source};
-use kiln_fs::resolve::Root;
+use kiln_fs::resolve::{Root, WalkMode};
 
 /// What a case must end in.
 enum Expect {
@@ -401,57 +401,64 @@ fn snapshot(outside: &Path, parent: &Path) -> Vec<String> {
     lines
 }
 
+/// Every case, with the kernel's `openat2` walk and with the component walk used where the
+/// kernel has none.
 #[test]
 fn hostile_archives_are_refused_or_contained() {
-    let cases = cases();
-    assert!(cases.len() >= 20);
-    for case in cases {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let rootfs = tmp.path().join("rootfs");
-        let outside = tmp.path().join("outside");
-        fs::create_dir(&rootfs).expect("mkdir");
-        fs::create_dir(&outside).expect("mkdir");
-        fs::write(outside.join("canary"), "canary").expect("canary");
-        let before = snapshot(&outside, tmp.path());
-        let archive = (case.archive)(&outside);
-        let options = Options {
-            source: case.source,
-            ..Options::default()
-        };
-        let root = Root::open(&rootfs).expect("root");
-        let result = extract::extract_layer(&root, &archive[..], &options);
-        let name = case.name;
-        match (&case.expect, result) {
-            (
-                Expect::Refused(entry, reason),
-                Err(Error::Refused {
-                    entry: got,
-                    reason: why,
-                }),
-            ) => {
-                assert!(
-                    got.contains(entry),
-                    "{name}: refused entry {got:?}, expected {entry:?}"
-                );
-                assert!(reason(&why), "{name}: refused for {why:?}");
-            }
-            (Expect::Fails(text), Err(e)) => {
-                let chain = error_chain(&e);
-                assert!(
-                    chain.contains(text),
-                    "{name}: error {chain:?} does not mention {text:?}"
-                );
-            }
-            (Expect::Contained(check), Ok(_)) => check(&rootfs),
-            (_, Err(e)) => panic!("{name}: unexpected error {}", error_chain(&e)),
-            (_, Ok(_)) => panic!("{name}: extraction succeeded"),
+    assert!(cases().len() >= 20);
+    for mode in [WalkMode::Kernel, WalkMode::Components] {
+        for case in cases() {
+            run_case(&case, mode);
         }
-        assert_eq!(
-            snapshot(&outside, tmp.path()),
-            before,
-            "{name}: something outside the rootfs changed"
-        );
     }
+}
+
+fn run_case(case: &Case, mode: WalkMode) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rootfs = tmp.path().join("rootfs");
+    let outside = tmp.path().join("outside");
+    fs::create_dir(&rootfs).expect("mkdir");
+    fs::create_dir(&outside).expect("mkdir");
+    fs::write(outside.join("canary"), "canary").expect("canary");
+    let before = snapshot(&outside, tmp.path());
+    let archive = (case.archive)(&outside);
+    let options = Options {
+        source: case.source,
+        ..Options::default()
+    };
+    let root = Root::open_with(&rootfs, mode).expect("root");
+    let result = extract::extract_layer(&root, &archive[..], &options);
+    let name = format!("{} ({mode:?} walk)", case.name);
+    match (&case.expect, result) {
+        (
+            Expect::Refused(entry, reason),
+            Err(Error::Refused {
+                entry: got,
+                reason: why,
+            }),
+        ) => {
+            assert!(
+                got.contains(entry),
+                "{name}: refused entry {got:?}, expected {entry:?}"
+            );
+            assert!(reason(&why), "{name}: refused for {why:?}");
+        }
+        (Expect::Fails(text), Err(e)) => {
+            let chain = error_chain(&e);
+            assert!(
+                chain.contains(text),
+                "{name}: error {chain:?} does not mention {text:?}"
+            );
+        }
+        (Expect::Contained(check), Ok(_)) => check(&rootfs),
+        (_, Err(e)) => panic!("{name}: unexpected error {}", error_chain(&e)),
+        (_, Ok(_)) => panic!("{name}: extraction succeeded"),
+    }
+    assert_eq!(
+        snapshot(&outside, tmp.path()),
+        before,
+        "{name}: something outside the rootfs changed"
+    );
 }
 
 /// The content of a file named `canary` somewhere inside the rootfs.
