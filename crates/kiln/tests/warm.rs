@@ -120,7 +120,7 @@ fn dockerfile_bases_are_expanded_and_stages_and_scratch_skipped() {
         "ARG REGISTRY=nowhere.example\nARG BASE=busybox\n\
          FROM ${REGISTRY}/${BASE}:latest AS build\nRUN true\n\
          FROM build\nFROM scratch\nFROM Build AS again\n\
-         FROM $REGISTRY/busybox:latest\n",
+         FROM $REGISTRY/busybox:latest\nFROM ${REGISTRY}/debian:bookworm AS deb\n",
     )
     .expect("write Dockerfile");
     let out = warm(&[
@@ -143,9 +143,23 @@ fn dockerfile_bases_are_expanded_and_stages_and_scratch_skipped() {
         cached,
         [
             image(&env, "busybox-oci:latest"),
-            image(&env, "busybox:latest")
+            image(&env, "busybox:latest"),
+            image(&env, "debian:bookworm"),
         ]
     );
+    // The multi-layer image arrives whole: every layer, at its declared size.
+    let debian = BaseImageCache::new(Path::new(&cache), TTL)
+        .lookup(
+            &reference(&image(&env, "debian:bookworm")),
+            &platform("linux/amd64"),
+        )
+        .expect("lookup")
+        .expect("debian is cached");
+    assert_eq!(debian.image.layers().count(), 3);
+    for (descriptor, file) in debian.image.layers() {
+        let size = std::fs::metadata(file).expect("layer file").len();
+        assert_eq!(size, descriptor.size, "{}", descriptor.digest);
+    }
 }
 
 #[test]
