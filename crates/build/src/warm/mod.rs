@@ -198,7 +198,8 @@ async fn read_dockerfile(source: &DockerfileSource) -> Result<(String, String), 
                 })?;
             Ok((path.display().to_string(), text))
         }
-        DockerfileSource::Url(url) => {
+        DockerfileSource::Url(raw) => {
+            let url = shown_url(raw);
             let fetch = |source: reqwest::Error| WarmError::FetchDockerfile {
                 url: url.clone(),
                 source: source.without_url(),
@@ -209,7 +210,7 @@ async fn read_dockerfile(source: &DockerfileSource) -> Result<(String, String), 
                 .build()
                 .map_err(fetch)?;
             let mut resp = client
-                .get(url.as_str())
+                .get(raw.as_str())
                 .send()
                 .await
                 .and_then(reqwest::Response::error_for_status)
@@ -226,6 +227,14 @@ async fn read_dockerfile(source: &DockerfileSource) -> Result<(String, String), 
             }
             Ok((url.clone(), String::from_utf8_lossy(&bytes).into_owned()))
         }
+    }
+}
+
+/// `url` as errors may show it: without userinfo or query values that could be credentials.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => kiln_registry::redact::redact_url(&parsed),
+        Err(_) => "the --dockerfile URL (which does not parse)".to_owned(),
     }
 }
 
@@ -368,6 +377,28 @@ mod tests {
                     Some(format!("{last:?} is not a valid image reference"))
                 );
             }
+        }
+    }
+
+    #[test]
+    fn dockerfile_urls_in_errors_carry_no_credentials() {
+        let cases = [
+            (
+                "https://example.com/Dockerfile",
+                "https://example.com/Dockerfile",
+            ),
+            ("https://user:secret@example.com/D", "https://example.com/D"),
+            (
+                "https://example.com/D?token=secret",
+                "https://example.com/D?token=REDACTED",
+            ),
+            (
+                "https://user:secret@[bad/D",
+                "the --dockerfile URL (which does not parse)",
+            ),
+        ];
+        for (url, want) in cases {
+            assert_eq!(shown_url(url), want, "{url}");
         }
     }
 
