@@ -446,6 +446,50 @@ fn the_pull_side_tls_flags_reach_the_registry_client() {
     }
 }
 
+#[test]
+#[ignore = "needs the test environment"]
+fn credentials_from_docker_config_answer_a_token_challenge() {
+    let env = env();
+    let (_dir, cache) = cache_dir();
+    // The token registry gives anonymous pulls a token without access, and holds no images:
+    // "manifest unknown" means the credentials bought a token that works.
+    let missing = format!("{}/busybox:latest", env.token_registry);
+    let with_config = |config: &Path| {
+        let out = Command::new(KILN)
+            .env_clear()
+            .env("DOCKER_CONFIG", config)
+            .args(["warm", "--log-format=text", "-c", &cache, "-i", &missing])
+            .output()
+            .expect("kiln runs");
+        assert_eq!(out.status.code(), Some(1));
+        stderr(&out)
+    };
+    let empty = tempfile::tempdir().expect("temp dir");
+    let anonymous = with_config(empty.path());
+    let refused = format!("registry {} refused the credentials", env.token_registry);
+    assert!(anonymous.contains(&refused), "{anonymous}");
+
+    let config = tempfile::tempdir().expect("temp dir");
+    let auth = base64_encode(&format!("{}:{}", env.token_user, env.token_password));
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+            env.token_registry
+        ),
+    )
+    .expect("write config.json");
+    let authenticated = with_config(config.path());
+    assert!(
+        authenticated.contains("manifest unknown"),
+        "{authenticated}"
+    );
+    assert!(
+        !authenticated.contains(&env.token_password),
+        "the password leaked"
+    );
+}
+
 /// Standard base64, for a `config.json` `auth` field.
 fn base64_encode(text: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
