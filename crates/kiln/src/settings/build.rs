@@ -58,10 +58,21 @@ pub struct BuildSettings {
 
 /// A build argument; one given without a value took it from the environment (empty when the
 /// variable is unset, as in Kaniko).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BuildArg {
     pub name: String,
     pub value: String,
+}
+
+// Build args are a common way to pass tokens, and settings are logged at debug level: the
+// `Debug` form names the argument but never shows its value (DESIGN.md §7).
+impl std::fmt::Debug for BuildArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildArg")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -443,6 +454,17 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn build_arg_values_are_redacted_in_debug_output() {
+        let arg = BuildArg {
+            name: "NPM_TOKEN".into(),
+            value: "npm_s3cret".into(),
+        };
+        let shown = format!("{arg:?}");
+        assert!(shown.contains("NPM_TOKEN"), "{shown}");
+        assert!(!shown.contains("npm_s3cret"), "{shown}");
+    }
 
     #[derive(Parser)]
     struct Probe {

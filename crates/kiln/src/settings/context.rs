@@ -10,6 +10,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use kiln_registry::redact::redact_str;
+
 use super::environment::Environment;
 use super::error::SettingsError;
 use crate::flags::value::GitOption;
@@ -25,7 +27,7 @@ const AZURE_BLOB_HOST_SUFFIXES: [&str; 4] = [
 ];
 
 /// The build context's source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ContextSource {
     /// A local directory (absolute), with `--context-sub-path` already applied.
     Dir(PathBuf),
@@ -49,8 +51,34 @@ pub enum ContextSource {
     Gcs(String),
 }
 
+// Settings are logged at debug level; a URL may carry userinfo or a signed query, so the
+// `Debug` forms show it redacted (DESIGN.md §7).
+impl fmt::Debug for ContextSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dir(path) => f.debug_tuple("Dir").field(path).finish(),
+            Self::Tar(path) => f.debug_tuple("Tar").field(path).finish(),
+            Self::TarStdin => f.write_str("TarStdin"),
+            Self::Git(git) => f.debug_tuple("Git").field(git).finish(),
+            Self::Https(url) => f.debug_tuple("Https").field(&redact_str(url)).finish(),
+            Self::AzureBlob(url) => f.debug_tuple("AzureBlob").field(&redact_str(url)).finish(),
+            Self::S3 {
+                url,
+                endpoint,
+                force_path_style,
+            } => f
+                .debug_struct("S3")
+                .field("url", &redact_str(url))
+                .field("endpoint", &endpoint.as_deref().map(redact_str))
+                .field("force_path_style", force_path_style)
+                .finish(),
+            Self::Gcs(url) => f.debug_tuple("Gcs").field(&redact_str(url)).finish(),
+        }
+    }
+}
+
 /// A git build context and the `--git` options.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct GitContext {
     /// The URL to clone, with the scheme `GIT_PULL_METHOD` picks (`https` unless `http`).
     pub url: String,
@@ -71,6 +99,21 @@ pub struct GitContext {
 pub struct GitAuth {
     pub username: String,
     pub password: String,
+}
+
+impl fmt::Debug for GitContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitContext")
+            .field("url", &redact_str(&self.url))
+            .field("reference", &self.reference)
+            .field("commit", &self.commit)
+            .field("branch", &self.branch)
+            .field("single_branch", &self.single_branch)
+            .field("recurse_submodules", &self.recurse_submodules)
+            .field("insecure_skip_tls", &self.insecure_skip_tls)
+            .field("auth", &self.auth)
+            .finish()
+    }
 }
 
 impl fmt::Debug for GitAuth {
@@ -231,7 +274,7 @@ fn git_context(
 }
 
 /// Where the Dockerfile is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DockerfileSource {
     /// A local file (absolute).
     Path(PathBuf),
@@ -239,6 +282,16 @@ pub enum DockerfileSource {
     Url(String),
     /// A path inside a remote context, found once the context is fetched.
     InContext(PathBuf),
+}
+
+impl fmt::Debug for DockerfileSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Path(path) => f.debug_tuple("Path").field(path).finish(),
+            Self::Url(url) => f.debug_tuple("Url").field(&redact_str(url)).finish(),
+            Self::InContext(path) => f.debug_tuple("InContext").field(path).finish(),
+        }
+    }
 }
 
 /// Kaniko's `resolveDockerfilePath`: a URL as is; else the path as given if it exists; else
@@ -415,6 +468,38 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("alice"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn urls_with_credentials_are_redacted_in_debug_output() {
+        let secret_url = "https://bob:s3cret@example.com/ctx.tgz?sig=t0ken";
+        let shown = [
+            format!("{:?}", ContextSource::Https(secret_url.into())),
+            format!("{:?}", ContextSource::AzureBlob(secret_url.into())),
+            format!("{:?}", ContextSource::Gcs(secret_url.into())),
+            format!(
+                "{:?}",
+                ContextSource::S3 {
+                    url: secret_url.into(),
+                    endpoint: Some(secret_url.into()),
+                    force_path_style: false,
+                }
+            ),
+            format!(
+                "{:?}",
+                ContextSource::Git(GitContext {
+                    url: secret_url.into(),
+                    ..GitContext::default()
+                })
+            ),
+            format!("{:?}", DockerfileSource::Url(secret_url.into())),
+        ];
+        for shown in shown {
+            assert!(shown.contains("example.com"), "{shown}");
+            for secret in ["bob", "s3cret", "t0ken"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
     }
 
     #[test]
