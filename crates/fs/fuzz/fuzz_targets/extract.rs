@@ -10,7 +10,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // tmpfs when there is one: extraction writes files.
-    let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
     let tmp = tempfile::tempdir_in(base).expect("tempdir");
     let rootfs = tmp.path().join("rootfs");
     let outside = tmp.path().join("outside");

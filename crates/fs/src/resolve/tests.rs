@@ -250,3 +250,26 @@ fn clean_is_lexical_and_clamped_at_root() {
         assert_eq!(got, expected, "{input}");
     }
 }
+
+#[test]
+fn open_file_and_read_dir_follow_links_inside_the_root() {
+    for mode in MODES {
+        let f = fixture();
+        fs::write(f.rootfs.join("etc/hosts"), b"in root").expect("write");
+        let root = Root::open_with(&f.rootfs, mode).expect("open root");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut root.open_file("/abs/hosts").expect("open"), &mut text)
+            .expect("read");
+        assert_eq!(text, "in root", "{mode:?}");
+        let err = root.open_file("host/canary").expect_err("dangling in root");
+        assert!(err.to_string().contains("/host/canary"), "{err}");
+        let mut names = root.read_dir("dir/sub/up").expect("read_dir");
+        names.sort();
+        assert_eq!(
+            names,
+            [OsString::from("rel"), OsString::from("sub")],
+            "{mode:?}"
+        );
+        assert_outside_untouched(&f);
+    }
+}
