@@ -7,6 +7,8 @@
 //!
 //! Does not own: namespaces, mounts or processes (`kiln-sandbox`), or registries.
 
+pub mod context;
+pub mod copy;
 pub mod extract;
 pub mod ignore_list;
 pub mod layer;

@@ -1,0 +1,202 @@
+//! ADD's local archives: a source file that is a tar stream (plain, gzip or zstd, recognised by
+//! its bytes, not its name) is extracted into the destination directory instead of copied.
+//!
+//! Follows the Dockerfile reference (<https://docs.docker.com/reference/dockerfile/#adding-local-tar-archives>)
+//! and BuildKit's `AttemptUnpack`: the decompressed stream must start with a valid tar header,
+//! otherwise the file is copied as it is. Extraction goes through [`crate::extract`] as a
+//! context archive (devices and writes through the archive's own symlinks are refused), streaming
+//! from the file. The archive is read a second time, also streaming, to list what it wrote and
+//! to hash it. bzip2 and xz are recognised and refused by name.
+
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::Error;
+use super::tree::Copier;
+use crate::extract::{self, Compression};
+use crate::resolve::Root;
+
+/// The size of one tar header block.
+const BLOCK: usize = 512;
+
+/// Extracts the source file `src` into the directory `dest` when it is an archive; returns
+/// whether it was one.
+pub(super) fn extract_if_archive(
+    copier: &mut Copier<'_>,
+    src: &Path,
+    dest: &Path,
+) -> Result<bool, Error> {
+    let root = copier.src.root();
+    let head = {
+        let mut raw = open(root, src)?;
+        let mut prefix = Vec::with_capacity(BLOCK);
+        (&mut raw)
+            .take(BLOCK as u64)
+            .read_to_end(&mut prefix)
+            .map_err(|source| content(src, source))?;
+        match Compression::detect(&prefix) {
+            Err(format) => {
+                return Err(Error::ArchiveFormat {
+                    path: src.to_owned(),
+                    format,
+                });
+            }
+            Ok(Compression::None) => prefix,
+            Ok(_) => {
+                let mut head = Vec::with_capacity(BLOCK);
+                // A compressed file that does not decompress is not an archive: copy it as is.
+                let Ok(decoded) = decoder(open(root, src)?) else {
+                    return Ok(false);
+                };
+                if decoded.take(BLOCK as u64).read_to_end(&mut head).is_err() {
+                    return Ok(false);
+                }
+                head
+            }
+        }
+    };
+    if !is_tar_header(&head) {
+        return Ok(false);
+    }
+    copier.create_parents(dest)?;
+    if copier.dst.open_dir(dest).is_err() {
+        copier.create_dir(dest, 0o755, None)?;
+    }
+    let options = extract::Options {
+        source: extract::Source::Context,
+        target_dir: dest.to_owned(),
+        rootless: !rustix::process::geteuid().is_root(),
+        ..extract::Options::default()
+    };
+    let extracted = |source| Error::Extract {
+        path: src.to_owned(),
+        source,
+    };
+    extract::extract_layer(copier.dst, open(root, src)?, &options).map_err(extracted)?;
+    let mut written: Vec<PathBuf> = Vec::new();
+    let hash = &mut copier.hash;
+    let decoded = decoder(open(root, src)?).map_err(|source| content(src, source))?;
+    extract::for_each_entry(decoded, |entry, data| {
+        let path = dest.join(Path::new(OsStr::from_bytes(&entry.path)));
+        hash.update(
+            format!(
+                "a {:?} {:o} {} {} {} ",
+                entry.kind, entry.mode, entry.uid, entry.gid, entry.size
+            )
+            .as_bytes(),
+        );
+        hash.update(&entry.path);
+        hash.update(b"\0");
+        if let Some(link) = &entry.link {
+            hash.update(link);
+        }
+        io::copy(data, hash).map_err(|source| extract::Error::Content {
+            entry: entry.display(),
+            source,
+        })?;
+        written.push(path);
+        Ok(())
+    })
+    .map_err(extracted)?;
+    for path in written {
+        if let Some((uid, gid)) = copier.chown {
+            chown(copier.dst, &path, uid, gid)?;
+        }
+        copier.record_change(&path)?;
+    }
+    Ok(true)
+}
+
+/// Gives `path` the owner `--chown` asked for, over the one the archive stored.
+fn chown(root: &Root, path: &Path, uid: u32, gid: u32) -> Result<(), Error> {
+    let write = |source| Error::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let parent = root.open_parent(path).map_err(write)?;
+    parent
+        .open_node()
+        .map_err(write)?
+        .set_owner(uid, gid)
+        .map_err(write)
+}
+
+fn open(root: &Root, src: &Path) -> Result<std::fs::File, Error> {
+    root.open_file(src).map_err(|source| Error::Read {
+        path: src.to_owned(),
+        source,
+    })
+}
+
+fn content(path: &Path, source: io::Error) -> Error {
+    Error::Content {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A reader of the decompressed bytes of `file` (plain, gzip or zstd, detected).
+fn decoder(mut file: std::fs::File) -> io::Result<Box<dyn Read>> {
+    let mut prefix = Vec::new();
+    (&mut file).take(6).read_to_end(&mut prefix)?;
+    let whole = io::Cursor::new(prefix.clone()).chain(file);
+    Ok(match Compression::detect(&prefix) {
+        Ok(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(whole)),
+        Ok(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(whole)?),
+        _ => Box::new(whole),
+    })
+}
+
+/// Whether `block` is a tar header whose checksum is right (what Go's `archive/tar` and so
+/// BuildKit's `isArchive` check); an all-zero block (an empty archive) counts too.
+fn is_tar_header(block: &[u8]) -> bool {
+    if block.len() < BLOCK {
+        return false;
+    }
+    if block.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let field = &block[148..156];
+    let digits: String = field
+        .iter()
+        .take_while(|&&b| b != 0 && b != b' ')
+        .map(|&b| char::from(b))
+        .collect();
+    let digits = digits.trim_start_matches(' ');
+    let Ok(stored) = u32::from_str_radix(digits, 8) else {
+        return false;
+    };
+    let sum: u32 = block[..BLOCK]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                u32::from(b' ')
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    !digits.is_empty() && sum == stored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_headers_are_recognised_by_checksum() {
+        let mut header = tar::Header::new_gnu();
+        header.set_path("a.txt").expect("path");
+        header.set_size(0);
+        header.set_cksum();
+        assert!(is_tar_header(header.as_bytes()));
+        let mut broken = header.as_bytes().to_vec();
+        broken[0] ^= 1;
+        assert!(!is_tar_header(&broken));
+        assert!(!is_tar_header(b"hello world"));
+        assert!(!is_tar_header(&[b'x'; 512]));
+    }
+}

@@ -1,0 +1,251 @@
+//! COPY and ADD: copying files from a build context or another stage's rootfs into a rootfs.
+//!
+//! Owns the file semantics of the Dockerfile reference
+//! (<https://docs.docker.com/reference/dockerfile/#copy>) as BuildKit implements them
+//! (`solver/llbsolver/file/backend.go` and fsutil's `copy` package):
+//! - sources are cleaned and resolved inside their root (symlinks followed as if it were `/`,
+//!   never out of it); Go `filepath.Match` wildcards ([`pattern`]); a wildcard that matches
+//!   nothing copies nothing, a literal source that is missing is an error naming it;
+//! - a directory source copies its contents; a file source lands at `dest` unless `dest` ends
+//!   with `/`, is an existing directory, or there are several sources or a wildcard, in which
+//!   case it lands at `dest/<name>`; a relative `dest` is resolved against the WORKDIR;
+//! - everything written is owned by `--chown` (default 0:0), implicit parent directories too;
+//!   `--chmod` (octal) replaces the permission bits of every file and directory taken from the
+//!   source, never of implicit parents or symlinks; modes otherwise and mtimes come from the
+//!   source; hardlinks between copied files are kept; symlinks are copied as symlinks;
+//! - `.dockerignore` hides context paths ([`Source::context`]), `--exclude` hides paths below
+//!   each source;
+//! - ADD extracts a local tar archive (plain, gzip or zstd, by content) at `dest` ([`archive`]).
+//!
+//! Returns the destination paths written (for [`crate::layer::Changes`]) and a digest of what
+//! was copied (path, type, mode, owner, content or link target; not mtimes) for the cache key.
+//!
+//! Does not own: resolving `--chown` names (the caller passes numbers), remote ADD sources,
+//! `--link` layering, or heredoc sources (the caller writes those).
+
+mod archive;
+pub mod pattern;
+mod source;
+mod tree;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use kiln_dockerfile::ignore::{IgnoreError, Matcher};
+use kiln_oci::{Digest, Sha256};
+
+use crate::extract;
+use crate::layer::{self, Changes};
+use crate::resolve::{self, Root};
+
+pub use source::Source;
+
+/// One COPY or ADD, with its words already expanded.
+#[derive(Debug, Clone, Default)]
+pub struct CopyOp {
+    /// The sources as written, relative to the source root.
+    pub sources: Vec<String>,
+    /// The destination as written; a trailing `/` means a directory.
+    pub dest: String,
+    /// The WORKDIR a relative `dest` is resolved against (absolute, in the destination rootfs).
+    pub workdir: PathBuf,
+    /// `--chown` resolved to numbers; `None` is 0:0.
+    pub chown: Option<(u32, u32)>,
+    /// `--chmod` as written.
+    pub chmod: Option<String>,
+    /// `--exclude` patterns.
+    pub exclude: Vec<String>,
+    /// `--parents`.
+    pub parents: bool,
+    /// ADD rather than COPY: local archives are extracted, URLs are refused.
+    pub add: bool,
+}
+
+/// What a copy wrote.
+#[derive(Debug, Clone)]
+pub struct Copied {
+    /// Every destination path created or replaced, with its parents.
+    pub changes: Changes,
+    /// sha256 over the copied entries' paths, types, modes, owners and contents.
+    pub digest: Digest,
+}
+
+/// A COPY/ADD error, naming the source or destination path it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("COPY --parents is not supported yet")]
+    ParentsUnsupported,
+    #[error("ADD from a URL is not supported yet: {url}")]
+    AddUrl { url: String },
+    #[error("source can't be a URL for COPY: {url}")]
+    CopyUrl { url: String },
+    #[error("source {path} not found")]
+    NotFound { path: String },
+    #[error("invalid wildcard pattern in source {path}")]
+    BadPattern { path: String },
+    #[error("invalid --chmod value {value:?}: expected an octal mode such as 0644")]
+    BadChmod { value: String },
+    #[error("symbolic --chmod {value:?} is not supported yet, use an octal mode")]
+    SymbolicChmod { value: String },
+    #[error("invalid --exclude pattern")]
+    Exclude(#[source] IgnoreError),
+    #[error("too many levels of symlinks resolving source {path}")]
+    SymlinkLoop { path: PathBuf },
+    #[error("cannot copy {path}: sockets cannot be copied")]
+    Socket { path: PathBuf },
+    #[error("cannot read source {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: resolve::Error,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: resolve::Error,
+    },
+    #[error("cannot copy the content of {path}")]
+    Content {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot extract archive {path}")]
+    Extract {
+        path: PathBuf,
+        #[source]
+        source: extract::Error,
+    },
+    #[error("cannot ADD archive {path}: {format} archives are not supported yet")]
+    ArchiveFormat { path: PathBuf, format: &'static str },
+    #[error("cannot record {path} in the layer")]
+    Layer {
+        path: PathBuf,
+        #[source]
+        source: layer::Error,
+    },
+}
+
+/// Runs `op`, reading from `source` and writing into `dest`.
+pub fn copy(source: &Source, dest: &Root, op: &CopyOp) -> Result<Copied, Error> {
+    if op.parents {
+        return Err(Error::ParentsUnsupported);
+    }
+    for src in &op.sources {
+        if let Some(url) = url_of(src) {
+            return Err(if op.add {
+                Error::AddUrl { url }
+            } else {
+                Error::CopyUrl { url }
+            });
+        }
+    }
+    let chmod = op.chmod.as_deref().map(parse_chmod).transpose()?;
+    let exclude = if op.exclude.is_empty() {
+        None
+    } else {
+        Some(Matcher::new(&op.exclude).map_err(Error::Exclude)?)
+    };
+    let mut copier = tree::Copier {
+        src: source,
+        dst: dest,
+        exclude,
+        chown: op.chown,
+        chmod,
+        links: Default::default(),
+        changes: Changes::new(),
+        hash: Sha256::new(),
+    };
+    let wildcard = op.sources.iter().any(|s| pattern::has_wildcards(s));
+    let dest_path = if op.dest.starts_with('/') {
+        PathBuf::from(&op.dest)
+    } else {
+        Path::new("/").join(&op.workdir).join(&op.dest)
+    };
+    let dest_is_dir = op.dest.ends_with('/')
+        || op.dest.is_empty()
+        || op.dest == "."
+        || op.sources.len() > 1
+        || wildcard;
+    for src in &op.sources {
+        for found in source.resolve(src)? {
+            copier.copy_source(&found, &dest_path, dest_is_dir, op.add)?;
+        }
+    }
+    Ok(Copied {
+        changes: copier.changes,
+        digest: copier.hash.finish_as(),
+    })
+}
+
+/// Parses an octal `--chmod`; symbolic modes are named as not supported.
+pub fn parse_chmod(value: &str) -> Result<u32, Error> {
+    if !value.is_empty() && value.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return match u32::from_str_radix(value, 8) {
+            Ok(mode) if mode <= 0o7777 => Ok(mode),
+            _ => Err(Error::BadChmod {
+                value: value.to_owned(),
+            }),
+        };
+    }
+    if value.contains(['=', '+', '-']) {
+        return Err(Error::SymbolicChmod {
+            value: value.to_owned(),
+        });
+    }
+    Err(Error::BadChmod {
+        value: value.to_owned(),
+    })
+}
+
+/// The source as a redacted URL when it is one (`scheme://`, or a git SSH address).
+fn url_of(src: &str) -> Option<String> {
+    if let Some((scheme, _)) = src.split_once("://") {
+        if !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+        {
+            return Some(crate::context::redact_url(src));
+        }
+    }
+    if let Some(rest) = src.strip_prefix("git@") {
+        let host = rest.split_once(':').map_or(rest, |(host, _)| host);
+        return Some(format!("git@{host}:..."));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chmod_values_are_octal_or_named_as_unsupported() {
+        assert_eq!(parse_chmod("644").ok(), Some(0o644));
+        assert_eq!(parse_chmod("0755").ok(), Some(0o755));
+        assert_eq!(parse_chmod("4755").ok(), Some(0o4755));
+        assert!(matches!(
+            parse_chmod("u+x"),
+            Err(Error::SymbolicChmod { .. })
+        ));
+        assert!(matches!(parse_chmod("999"), Err(Error::BadChmod { .. })));
+        assert!(matches!(parse_chmod("17777"), Err(Error::BadChmod { .. })));
+        assert!(matches!(parse_chmod(""), Err(Error::BadChmod { .. })));
+    }
+
+    #[test]
+    fn urls_are_recognised_and_redacted() {
+        assert_eq!(
+            url_of("https://user:secret@example.com/a.tar").as_deref(),
+            Some("https://example.com/a.tar")
+        );
+        assert_eq!(
+            url_of("git@github.com:o/r.git").as_deref(),
+            Some("git@github.com:...")
+        );
+        assert_eq!(url_of("dir/file"), None);
+        assert_eq!(url_of("a:b"), None);
+    }
+}

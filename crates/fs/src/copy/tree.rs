@@ -1,0 +1,295 @@
+//! Copying one resolved source, file or directory tree, into the destination rootfs.
+//!
+//! Every write goes through [`Root`], so a symlink already in the destination is followed
+//! inside it, never out. Each node is created, then given its owner, then its mode (a `chown`
+//! clears setuid bits), then its mtime; a directory's mtime is set after its children, which
+//! would otherwise change it. Hardlinks are recognised by the source's (device, inode) pairs.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use kiln_dockerfile::ignore::Matcher;
+use kiln_oci::Sha256;
+use rustix::fs::{FileType, Stat};
+
+use super::source::Found;
+use super::{Error, Source, archive};
+use crate::layer::Changes;
+use crate::resolve::{Metadata, Node, NodeKind, Root};
+
+/// State shared by every source of one COPY.
+#[derive(Debug)]
+pub(super) struct Copier<'a> {
+    pub src: &'a Source,
+    pub dst: &'a Root,
+    pub exclude: Option<Matcher>,
+    pub chown: Option<(u32, u32)>,
+    pub chmod: Option<u32>,
+    /// First destination of each multiply-linked source inode.
+    pub links: HashMap<(u64, u64), PathBuf>,
+    pub changes: Changes,
+    pub hash: Sha256,
+}
+
+impl Copier<'_> {
+    fn owner(&self) -> (u32, u32) {
+        self.chown.unwrap_or((0, 0))
+    }
+
+    /// Copies one resolved source to `dest`, a directory when `dest_is_dir`.
+    pub fn copy_source(
+        &mut self,
+        found: &Found,
+        dest: &Path,
+        dest_is_dir: bool,
+        add: bool,
+    ) -> Result<(), Error> {
+        if FileType::from_raw_mode(found.stat.st_mode) == FileType::Directory {
+            self.create_parents(dest)?;
+            return self.copy_dir(&found.path, Path::new(""), dest, &found.stat);
+        }
+        if add
+            && FileType::from_raw_mode(found.stat.st_mode) == FileType::RegularFile
+            && archive::extract_if_archive(self, &found.path, dest)?
+        {
+            return Ok(());
+        }
+        if self.excluded(Path::new(&found.name)) {
+            return Ok(());
+        }
+        let target = if dest_is_dir || self.dst.open_dir(dest).is_ok() {
+            dest.join(&found.name)
+        } else {
+            dest.to_owned()
+        };
+        self.create_parents(&target)?;
+        self.copy_node(&found.path, &target, &found.stat)
+    }
+
+    fn excluded(&self, rel: &Path) -> bool {
+        self.exclude
+            .as_ref()
+            .is_some_and(|m| m.matches(&rel.to_string_lossy()))
+    }
+
+    /// Creates the missing ancestors of `path` with mode 0755, owned like the copied files, as
+    /// BuildKit's `MkdirAll` with the copy's owner does.
+    pub fn create_parents(&mut self, path: &Path) -> Result<(), Error> {
+        let mut prefix = PathBuf::from("/");
+        let Some(parent) = path.parent() else {
+            return Ok(());
+        };
+        for comp in crate::resolve::clean(parent) {
+            prefix.push(comp);
+            if self.dst.open_dir(&prefix).is_ok() {
+                continue;
+            }
+            self.create_dir(&prefix, 0o755, None)?;
+        }
+        Ok(())
+    }
+
+    /// Creates the directory `path` owned like the copied files, with `mode` and `mtime`.
+    pub fn create_dir(
+        &mut self,
+        path: &Path,
+        mode: u32,
+        mtime: Option<(i64, u32)>,
+    ) -> Result<(), Error> {
+        let write = |source| Error::Write {
+            path: path.to_owned(),
+            source,
+        };
+        self.dst.create_dir_all(path, 0o755).map_err(write)?;
+        let (uid, gid) = self.owner();
+        let meta = Metadata {
+            uid,
+            gid,
+            mode,
+            mtime,
+            xattrs: Vec::new(),
+        };
+        self.dst.set_metadata(path, &meta).map_err(write)?;
+        self.record_change(path)
+    }
+
+    pub fn record_change(&mut self, path: &Path) -> Result<(), Error> {
+        self.changes.write(path).map_err(|source| Error::Layer {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Adds one entry's header to the copy's digest: what kind of node, where, how it is owned.
+    pub fn hash_entry(&mut self, kind: u8, path: &Path, mode: u32, size: u64) {
+        let (uid, gid) = self.owner();
+        let header = format!("{} {mode:o} {uid} {gid} {size} ", char::from(kind));
+        self.hash.update(header.as_bytes());
+        self.hash.update(path.as_os_str().as_bytes());
+        self.hash.update(b"\0");
+    }
+
+    fn copy_dir(&mut self, src: &Path, rel: &Path, dst: &Path, stat: &Stat) -> Result<(), Error> {
+        let existed = self.dst.open_dir(dst).is_ok();
+        let mode = self.chmod.unwrap_or(stat.st_mode & 0o7777);
+        if !existed {
+            self.dst
+                .create_dir_all(dst, 0o755)
+                .map_err(|source| Error::Write {
+                    path: dst.to_owned(),
+                    source,
+                })?;
+            self.record_change(dst)?;
+        }
+        self.hash_entry(b'd', dst, mode, 0);
+        let mut names = self
+            .src
+            .root()
+            .read_dir(src)
+            .map_err(|source| Error::Read {
+                path: src.to_owned(),
+                source,
+            })?;
+        names.sort();
+        for name in names {
+            let child = src.join(&name);
+            let child_rel = rel.join(&name);
+            if self.excluded(&child_rel) {
+                continue;
+            }
+            let Some(child_stat) = self.src.lstat(&child)? else {
+                continue;
+            };
+            let is_dir = FileType::from_raw_mode(child_stat.st_mode) == FileType::Directory;
+            if self.src.ignored(&child) && !(is_dir && self.src.has_exceptions()) {
+                continue;
+            }
+            let target = dst.join(&name);
+            if is_dir {
+                self.copy_dir(&child, &child_rel, &target, &child_stat)?;
+            } else {
+                self.copy_node(&child, &target, &child_stat)?;
+            }
+        }
+        if !existed {
+            let (uid, gid) = self.owner();
+            let meta = Metadata {
+                uid,
+                gid,
+                mode,
+                mtime: Some(mtime(stat)),
+                xattrs: Vec::new(),
+            };
+            self.dst
+                .set_metadata(dst, &meta)
+                .map_err(|source| Error::Write {
+                    path: dst.to_owned(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Copies a non-directory node.
+    fn copy_node(&mut self, src: &Path, dst: &Path, stat: &Stat) -> Result<(), Error> {
+        let write = |source| Error::Write {
+            path: dst.to_owned(),
+            source,
+        };
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        if kind != FileType::Directory && stat.st_nlink > 1 {
+            let key = (stat.st_dev, stat.st_ino);
+            if let Some(first) = self.links.get(&key).cloned() {
+                self.dst.hardlink(&first, dst).map_err(write)?;
+                self.hash_entry(b'h', dst, 0, 0);
+                self.hash.update(first.as_os_str().as_bytes());
+                return self.record_change(dst);
+            }
+            self.links.insert(key, dst.to_owned());
+        }
+        let (uid, gid) = self.owner();
+        let mode = stat.st_mode & 0o7777;
+        let parent = self.dst.open_parent_create(dst).map_err(write)?;
+        parent.remove_all().map_err(write)?;
+        match kind {
+            FileType::RegularFile => {
+                let mode = self.chmod.unwrap_or(mode);
+                self.hash_entry(b'f', dst, mode, stat.st_size as u64);
+                let mut input = self
+                    .src
+                    .root()
+                    .open_file(src)
+                    .map_err(|source| Error::Read {
+                        path: src.to_owned(),
+                        source,
+                    })?;
+                let mut output = parent.create_file(0o600).map_err(write)?;
+                copy_hashing(&mut input, &mut output, &mut self.hash).map_err(|source| {
+                    Error::Content {
+                        path: src.to_owned(),
+                        source,
+                    }
+                })?;
+                let node = Node::from_file(output, &parent);
+                node.set_owner(uid, gid).map_err(write)?;
+                node.set_mode(mode).map_err(write)?;
+                node.set_mtime(mtime(stat)).map_err(write)?;
+            }
+            FileType::Symlink => {
+                let target = self.src.read_link(src)?;
+                self.hash_entry(b'l', dst, 0o777, 0);
+                self.hash.update(target.as_os_str().as_bytes());
+                parent.symlink(&target).map_err(write)?;
+                let node = parent.open_node().map_err(write)?;
+                node.set_owner(uid, gid).map_err(write)?;
+                node.set_mtime(mtime(stat)).map_err(write)?;
+            }
+            FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice => {
+                let rdev = stat.st_rdev;
+                let (major, minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
+                let node_kind = match kind {
+                    FileType::Fifo => NodeKind::Fifo,
+                    FileType::CharacterDevice => NodeKind::CharDevice { major, minor },
+                    _ => NodeKind::BlockDevice { major, minor },
+                };
+                self.hash_entry(b'n', dst, mode, rdev);
+                parent.mknod(node_kind, mode).map_err(write)?;
+                let node = parent.open_node().map_err(write)?;
+                node.set_owner(uid, gid).map_err(write)?;
+                node.set_mode(mode).map_err(write)?;
+                node.set_mtime(mtime(stat)).map_err(write)?;
+            }
+            _ => {
+                return Err(Error::Socket {
+                    path: src.to_owned(),
+                });
+            }
+        }
+        self.record_change(dst)
+    }
+}
+
+fn mtime(stat: &Stat) -> (i64, u32) {
+    (stat.st_mtime, stat.st_mtime_nsec as u32)
+}
+
+/// Copies `input` to `output`, hashing the bytes on the way.
+fn copy_hashing(
+    input: &mut impl Read,
+    output: &mut impl Write,
+    hash: &mut Sha256,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hash.update(&buf[..n]);
+        output.write_all(&buf[..n])?;
+    }
+}
