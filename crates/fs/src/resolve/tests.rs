@@ -1,5 +1,5 @@
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
@@ -258,7 +258,9 @@ fn open_file_and_read_dir_follow_links_inside_the_root() {
         fs::write(f.rootfs.join("etc/hosts"), b"in root").expect("write");
         let root = Root::open_with(&f.rootfs, mode).expect("open root");
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut root.open_file("/abs/hosts").expect("open"), &mut text)
+        root.open_file("/abs/hosts")
+            .expect("open")
+            .read_to_string(&mut text)
             .expect("read");
         assert_eq!(text, "in root", "{mode:?}");
         let err = root.open_file("host/canary").expect_err("dangling in root");
