@@ -9,11 +9,13 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`plan`] | [`Plan`]: which stages to build, in which order, from which bases, with which platform ARGs |
+//! | [`executor`] | [`executor::build`]: the stages run in order, RUN in the sandbox, layers, the assembled image and where it goes |
 //! | [`exec`] | [`exec::StageState`]: a stage's image config and variables, the metadata instructions, history entries, the process of a RUN, the words of COPY/ADD, ONBUILD triggers |
 //! | `error` | [`Error`], with the Dockerfile span and stage of every failure |
 
 mod error;
 pub mod exec;
+pub mod executor;
 pub mod plan;
 pub mod warm;
 

@@ -1,0 +1,466 @@
+//! The executor: runs a planned build stage by stage and assembles the target's image.
+//!
+//! Owns the loop of a build, as Kaniko's executor and BuildKit's Dockerfile frontend order it:
+//! for each stage of the [`Plan`], its base ([`base`]: `scratch`, an earlier stage, or an image
+//! from `--cache-dir` or the registry for the stage's platform), the ONBUILD triggers of that
+//! base, then each instruction in order with a step header (`[stage 1/2] step 3/7: RUN make`):
+//! metadata instructions through [`crate::exec::apply`], WORKDIR's directory and RUN in the
+//! stage rootfs with a layer when something changed ([`step`]). The rootfs is extracted only
+//! when a stage has a step that needs the filesystem. The target stage's config is finished
+//! (`--label`, an explicit platform, `created` from the [`Clock`]) and the image assembled
+//! as a manifest whose media types follow the base image's family (OCI when a layer is zstd,
+//! which Docker media types cannot name for every client). Writing the image anywhere is
+//! [`output`]'s.
+//!
+//! Does not own: flags (the `kiln` binary), the pure instruction semantics ([`crate::exec`]),
+//! namespaces (`kiln-sandbox`), snapshots and layer bytes (`kiln-fs`).
+//! Reference: <https://docs.docker.com/reference/dockerfile/>.
+
+pub mod base;
+mod error;
+pub mod output;
+mod step;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kiln_dockerfile::Dockerfile;
+use kiln_dockerfile::instruction::Instruction;
+use kiln_fs::layer::LayerOptions;
+use kiln_fs::snapshot::{self, SnapshotMode};
+use kiln_oci::{ConfigFile, Descriptor, Digest, Family, Manifest, MediaType};
+use kiln_registry::RegistryClient;
+use kiln_sandbox::{Isolation, Sandbox};
+
+pub use base::{LayerBlob, StageImage};
+pub use error::Error;
+
+use crate::exec::{self, Clock, StageState};
+use crate::plan::{Base, Plan, PlanOptions};
+use crate::warm::BaseImageCache;
+
+/// What one build asks of the executor.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub plan: PlanOptions,
+    /// A directory for this build's rootfs, layers and blobs (under the kaniko dir).
+    pub work_dir: PathBuf,
+    /// `--cache-dir`, read for base images before the registry.
+    pub cache: Option<BaseImageCache>,
+    /// `--isolation`.
+    pub isolation: Isolation,
+    pub layer: LayerOptions,
+    pub snapshot_mode: SnapshotMode,
+    /// `--ignore-path`: never part of a layer.
+    pub ignore_paths: Vec<PathBuf>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// Whether `--custom-platform` was given: the image then says that platform.
+    pub explicit_platform: bool,
+    pub clock: Clock,
+}
+
+/// The target stage's image, its blobs on disk.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    pub manifest: Manifest,
+    pub config_bytes: Vec<u8>,
+    pub layers: Vec<LayerBlob>,
+    /// How many layers this build made (the rest came from the base).
+    pub new_layers: usize,
+}
+
+impl BuiltImage {
+    pub fn digest(&self) -> Digest {
+        self.manifest.digest()
+    }
+
+    /// Config, manifest and layers, in bytes.
+    pub fn size(&self) -> u64 {
+        self.config_bytes.len() as u64
+            + self.manifest.to_json().len() as u64
+            + self.layers.iter().map(|l| l.descriptor.size).sum::<u64>()
+    }
+
+    /// The image as the output writers take it.
+    pub fn to_local(&self) -> Result<kiln_oci::LocalImage, Error> {
+        kiln_oci::LocalImage::from_manifest(
+            &self.manifest,
+            self.config_bytes.clone(),
+            self.layers.iter().map(|l| l.path.clone()).collect(),
+        )
+        .map_err(|e| Error::Image(Box::new(e)))
+    }
+}
+
+/// A finished stage, for later stages built FROM it.
+struct DoneStage {
+    state: StageState,
+    image: StageImage,
+}
+
+/// Runs the build of `file` (whose text is `source`, for step headers) and returns the
+/// target's image. `runtime` drives registry I/O; this function blocks.
+pub fn build(
+    file: &Dockerfile,
+    source: &str,
+    options: &BuildOptions,
+    registry: &RegistryClient,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<BuiltImage, Error> {
+    let plan = Plan::new(file, &options.plan)?;
+    let mut executor = Executor {
+        file,
+        lines: source.lines().collect(),
+        options,
+        registry,
+        runtime,
+        plan: &plan,
+        sandbox: Sandbox::current_exe(),
+        isolation: None,
+        done: BTreeMap::new(),
+    };
+    let total = plan.stages.len();
+    for (position, planned) in plan.stages.iter().enumerate() {
+        let done = executor.build_stage(position, total, planned.index)?;
+        executor.done.insert(planned.index, done);
+    }
+    let target = executor
+        .done
+        .remove(&plan.target)
+        .ok_or_else(|| Error::NotSupported {
+            span: file.stages[plan.target].from.span,
+            stage: crate::StageRef {
+                index: plan.target,
+                name: file.stages[plan.target].name.clone(),
+            },
+            feature: "a target stage the plan does not build".to_owned(),
+        })?;
+    Ok(assemble(target, options))
+}
+
+struct Executor<'a> {
+    file: &'a Dockerfile,
+    lines: Vec<&'a str>,
+    options: &'a BuildOptions,
+    registry: &'a RegistryClient,
+    runtime: &'a tokio::runtime::Runtime,
+    plan: &'a Plan,
+    sandbox: Sandbox,
+    /// The isolation `auto` resolved to, chosen at the first RUN.
+    isolation: Option<Isolation>,
+    done: BTreeMap<usize, DoneStage>,
+}
+
+impl Executor<'_> {
+    fn build_stage(
+        &mut self,
+        position: usize,
+        total: usize,
+        index: usize,
+    ) -> Result<DoneStage, Error> {
+        let stage = &self.file.stages[index];
+        let planned = self
+            .plan
+            .stages
+            .iter()
+            .find(|s| s.index == index)
+            .cloned()
+            .ok_or_else(|| Error::NotSupported {
+                span: stage.from.span,
+                stage: crate::StageRef {
+                    index,
+                    name: stage.name.clone(),
+                },
+                feature: "a stage the plan does not list".to_owned(),
+            })?;
+        let stage_ref = planned.stage_ref();
+        let escape = self.file.escape;
+        let target_platform = &self.options.plan.target_platform;
+        let (mut state, mut image) = match &planned.base {
+            Base::Scratch => (
+                StageState::scratch(stage_ref.clone(), target_platform, escape),
+                StageImage {
+                    family: Family::Docker,
+                    layers: Vec::new(),
+                },
+            ),
+            Base::Stage(i) => {
+                let prev = self.done.get(i).ok_or_else(|| Error::NotSupported {
+                    span: stage.from.span,
+                    stage: stage_ref.clone(),
+                    feature: format!("FROM stage {i}, which was not built"),
+                })?;
+                (prev.state.child(stage_ref.clone()), prev.image.clone())
+            }
+            Base::Image(reference) => {
+                let platform = planned
+                    .platform
+                    .clone()
+                    .unwrap_or_else(|| target_platform.clone());
+                let pulled = base::pull(
+                    reference,
+                    &platform,
+                    self.options.cache.as_ref(),
+                    self.registry,
+                    self.runtime,
+                    &self.options.work_dir.join("blobs"),
+                )?;
+                (
+                    StageState::from_image(stage_ref.clone(), pulled.config, escape),
+                    pulled.image,
+                )
+            }
+        };
+        let triggers = state.take_onbuild_triggers();
+        let mut instructions = exec::trigger_instructions(&triggers, &stage_ref, stage.from.span)?;
+        instructions.extend(stage.instructions.iter().cloned());
+        let needs_fs = instructions.iter().any(|i| {
+            matches!(
+                i,
+                Instruction::Run(_)
+                    | Instruction::Copy(_)
+                    | Instruction::Add(_)
+                    | Instruction::Workdir { .. }
+            )
+        });
+        let stage_dir = self.options.work_dir.join(format!("stage{index}"));
+        let mut rootfs = if needs_fs {
+            Some(self.open_rootfs(&stage_ref, &image, &stage_dir)?)
+        } else {
+            None
+        };
+        let steps = instructions.len();
+        for (n, instruction) in instructions.iter().enumerate() {
+            let step = n + 1;
+            let prefix = format!("[stage {}/{total}] step {step}/{steps}:", position + 1);
+            tracing::info!("{prefix} {}", self.text_of(instruction));
+            self.step(
+                &mut state,
+                &mut image,
+                rootfs.as_mut(),
+                instruction,
+                step,
+                &prefix,
+                &stage_dir,
+            )?;
+        }
+        Ok(DoneStage { state, image })
+    }
+
+    /// The instruction as written (its first line), for step headers.
+    fn text_of(&self, instruction: &Instruction) -> String {
+        let span = instruction.span();
+        self.lines
+            .get(span.start_line.saturating_sub(1))
+            .map_or_else(
+                || instruction.keyword().as_str().to_owned(),
+                |l| l.trim().to_owned(),
+            )
+    }
+
+    fn open_rootfs(
+        &self,
+        stage: &crate::StageRef,
+        image: &StageImage,
+        stage_dir: &Path,
+    ) -> Result<step::Rootfs, Error> {
+        let path = stage_dir.join("rootfs");
+        tracing::info!(
+            "extracting {} layers for {stage} into {}",
+            image.layers.len(),
+            path.display()
+        );
+        let root = base::materialize(stage, &image.layers, &path)?;
+        let ignore = snapshot::ignore_paths(self.options.ignore_paths.clone());
+        let snapshot = snapshot::walk(&path, &ignore).map_err(|source| Error::Snapshot {
+            stage: stage.clone(),
+            step: 0,
+            source: Box::new(source),
+        })?;
+        Ok(step::Rootfs {
+            path,
+            root,
+            snapshot,
+            ignore,
+        })
+    }
+
+    fn isolation(
+        &mut self,
+        span: kiln_dockerfile::Span,
+        stage: &crate::StageRef,
+    ) -> Result<Isolation, Error> {
+        if let Some(isolation) = self.isolation {
+            return Ok(isolation);
+        }
+        let probe = self
+            .sandbox
+            .choose(self.options.isolation)
+            .map_err(|source| Error::Sandbox {
+                span,
+                stage: stage.clone(),
+                command: "the isolation probe".to_owned(),
+                source: Box::new(source),
+            })?;
+        tracing::info!("isolation {:?}: {}", probe.isolation, probe.reason);
+        self.isolation = Some(probe.isolation);
+        Ok(probe.isolation)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        state: &mut StageState,
+        image: &mut StageImage,
+        rootfs: Option<&mut step::Rootfs>,
+        instruction: &Instruction,
+        step: usize,
+        prefix: &str,
+        stage_dir: &Path,
+    ) -> Result<(), Error> {
+        let stage = state.stage.clone();
+        let unsupported = |feature: &str| Error::NotSupported {
+            span: instruction.span(),
+            stage: stage.clone(),
+            feature: feature.to_owned(),
+        };
+        let layer_dir = self.options.work_dir.join("layers");
+        let family = layer_family(image.family, &self.options.layer);
+        let settings = step::LayerSettings {
+            options: &self.options.layer,
+            mode: self.options.snapshot_mode,
+            family,
+            dir: &layer_dir,
+        };
+        match instruction {
+            Instruction::Copy(_) => Err(unsupported("COPY")),
+            Instruction::Add(_) => Err(unsupported("ADD")),
+            Instruction::Run(run) => {
+                step::check_run_flags(run, &stage)?;
+                let rootfs = rootfs.ok_or_else(|| unsupported("RUN without a rootfs"))?;
+                let isolation = self.isolation(run.span, &stage)?;
+                if isolation == Isolation::None {
+                    return Err(unsupported(
+                        "RUN with --isolation=none (building in place in /)",
+                    ));
+                }
+                let rootfs_path = rootfs.path.clone();
+                let process = exec::run::process(state, run, self.plan, |user| {
+                    kiln_sandbox::user::resolve_in_rootfs(&rootfs_path, user)
+                        .ok()
+                        .map(|u| u.home)
+                });
+                let ctx = step::RunContext {
+                    sandbox: &self.sandbox,
+                    isolation,
+                    scratch: &stage_dir.join("run"),
+                    prefix,
+                };
+                step::run(&ctx, rootfs, &process, &stage, step, run.span)?;
+                let history = process.history(&self.options.clock);
+                match step::snapshot_layer(rootfs, &settings, &stage, step)? {
+                    Some((blob, diff_id)) => {
+                        state.config.push_layer(diff_id, history);
+                        image.layers.push(blob);
+                    }
+                    None => state.config.push_empty_step(history),
+                }
+                Ok(())
+            }
+            other => {
+                let outcome = exec::apply(state, other, self.plan, &self.options.clock)?;
+                let Some(history) = outcome.history else {
+                    return Ok(());
+                };
+                let (Some(dir), Some(rootfs)) = (outcome.create_dir, rootfs) else {
+                    state.config.push_empty_step(history);
+                    return Ok(());
+                };
+                create_workdir(rootfs, &dir, state, &stage, other.span())?;
+                match step::snapshot_layer(rootfs, &settings, &stage, step)? {
+                    Some((blob, diff_id)) => {
+                        state.config.push_layer(diff_id, history);
+                        image.layers.push(blob);
+                    }
+                    None => state.config.push_empty_step(history),
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Creates WORKDIR's directory, owned by the USER in force as Docker does.
+fn create_workdir(
+    rootfs: &step::Rootfs,
+    dir: &str,
+    state: &StageState,
+    stage: &crate::StageRef,
+    span: kiln_dockerfile::Span,
+) -> Result<(), Error> {
+    let rootfs_error = |source| Error::Rootfs {
+        stage: stage.clone(),
+        path: PathBuf::from(dir),
+        source: Box::new(source),
+    };
+    if rootfs.root.open_dir(dir).is_ok() {
+        return Ok(());
+    }
+    rootfs
+        .root
+        .create_dir_all(dir, 0o755)
+        .map_err(rootfs_error)?;
+    let user = state.config.config.user.clone().unwrap_or_default();
+    if !user.is_empty() {
+        return Err(Error::NotSupported {
+            span,
+            stage: stage.clone(),
+            feature: format!("WORKDIR {dir} created for USER {user}"),
+        });
+    }
+    Ok(())
+}
+
+/// The family of the built image: the base's, or OCI when layers are zstd.
+fn layer_family(base: Family, layer: &LayerOptions) -> Family {
+    if layer.compression == kiln_fs::layer::Compression::Zstd {
+        Family::Oci
+    } else {
+        base
+    }
+}
+
+/// The target's manifest and config.
+fn assemble(target: DoneStage, options: &BuildOptions) -> BuiltImage {
+    let DoneStage { state, image } = target;
+    let mut config: ConfigFile = state.config;
+    let platform = options
+        .explicit_platform
+        .then_some(&options.plan.target_platform);
+    exec::finish_target(&mut config, &options.labels, platform);
+    config.created = Some(options.clock.created().to_owned());
+    let family = layer_family(image.family, &options.layer);
+    let config_bytes = config.to_json();
+    let config_descriptor = Descriptor::of(MediaType::config(family), &config_bytes);
+    let new_layers = image.layers.iter().filter(|l| l.source.is_none()).count();
+    let layers: Vec<LayerBlob> = image
+        .layers
+        .into_iter()
+        .map(|mut l| {
+            l.descriptor.media_type = l.descriptor.media_type.in_family(family);
+            l
+        })
+        .collect();
+    let manifest = Manifest::new(
+        family,
+        config_descriptor,
+        layers.iter().map(|l| l.descriptor.clone()).collect(),
+    );
+    BuiltImage {
+        manifest,
+        config_bytes,
+        layers,
+        new_layers,
+    }
+}

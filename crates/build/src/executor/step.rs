@@ -1,0 +1,204 @@
+//! The filesystem steps of a stage: RUN through the sandbox, WORKDIR's directory, and the
+//! layer each makes.
+//!
+//! Owns: refusing what the executor does not run yet (`RUN --mount`, `--network` other than
+//! `default`, `--security`, COPY and ADD), naming the feature and the line; starting a RUN in
+//! the stage rootfs with the network files and heredoc script mounted, streaming its output
+//! with a step prefix; and turning what a step changed into a layer: a walk of the rootfs
+//! compared with the one before the step ([`kiln_fs::snapshot`]), the diff written as a layer
+//! blob ([`kiln_fs::layer::write`]). A step that changed nothing makes no layer, as in Docker.
+//!
+//! Does not own: the RUN process's argv, env and history text ([`crate::exec::run`]),
+//! namespaces and mounts (`kiln-sandbox`).
+//! Reference: <https://docs.docker.com/reference/dockerfile/#run>.
+
+use std::path::{Path, PathBuf};
+
+use kiln_dockerfile::Span;
+use kiln_dockerfile::instruction::{Network, Run};
+use kiln_fs::snapshot::{self, Ignore, Snapshot, SnapshotMode};
+use kiln_oci::{Descriptor, Family, MediaType};
+use kiln_sandbox::{BindMount, Isolation, Mount, NetworkFiles, RunSpec, Sandbox, Stream};
+
+use super::base::LayerBlob;
+use super::error::Error;
+use crate::error::StageRef;
+use crate::exec::RunProcess;
+
+/// The rootfs of a stage being built, and its last snapshot.
+pub struct Rootfs {
+    pub path: PathBuf,
+    pub root: kiln_fs::resolve::Root,
+    pub snapshot: Snapshot,
+    pub ignore: Ignore,
+}
+
+/// Fails for RUN flags the executor does not implement yet.
+pub fn check_run_flags(run: &Run, stage: &StageRef) -> Result<(), Error> {
+    let unsupported = |feature: &str| Error::NotSupported {
+        span: run.span,
+        stage: stage.clone(),
+        feature: feature.to_owned(),
+    };
+    if !run.mounts.is_empty() {
+        return Err(unsupported("RUN --mount"));
+    }
+    match run.network {
+        None | Some(Network::Default) => {}
+        Some(Network::None) => return Err(unsupported("RUN --network=none")),
+        Some(Network::Host) => return Err(unsupported("RUN --network=host")),
+    }
+    if run.security.is_some() {
+        return Err(unsupported("RUN --security"));
+    }
+    Ok(())
+}
+
+/// Where a RUN's helper files go, and how it is isolated.
+pub struct RunContext<'a> {
+    pub sandbox: &'a Sandbox,
+    pub isolation: Isolation,
+    /// A directory of the work area for the network files and scripts.
+    pub scratch: &'a Path,
+    pub prefix: &'a str,
+}
+
+/// Runs `process` in `rootfs`; a non-zero exit fails with the command's code.
+pub fn run(
+    ctx: &RunContext<'_>,
+    rootfs: &Rootfs,
+    process: &RunProcess,
+    stage: &StageRef,
+    step: usize,
+    span: Span,
+) -> Result<(), Error> {
+    let command = process.created_by.clone();
+    let sandbox_error = |source| Error::Sandbox {
+        span,
+        stage: stage.clone(),
+        command: command.clone(),
+        source: Box::new(source),
+    };
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(ctx.scratch).map_err(io(ctx.scratch))?;
+    let files = NetworkFiles::write(ctx.scratch, "kiln", Path::new("/etc/resolv.conf"))
+        .map_err(sandbox_error)?;
+    let mut spec = RunSpec::new(&rootfs.path, process.argv.clone());
+    spec.isolation = ctx.isolation;
+    spec.env = process.env.clone();
+    spec.user = process.user.clone();
+    spec.cwd = PathBuf::from(&process.cwd);
+    spec.hostname = Some("kiln".to_owned());
+    spec.mounts = files.mounts();
+    if let Some(script) = &process.script {
+        let host = ctx.scratch.join("script");
+        write_script(&host, &script.content, script.mode).map_err(io(&host))?;
+        spec.mounts.push(Mount::Bind(BindMount {
+            source: host,
+            target: PathBuf::from(&script.path),
+            read_only: true,
+        }));
+    }
+    // The working directory must exist for the process to start; Docker creates it too.
+    rootfs
+        .root
+        .create_dir_all(&process.cwd, 0o755)
+        .map_err(|source| Error::Rootfs {
+            stage: stage.clone(),
+            path: PathBuf::from(&process.cwd),
+            source: Box::new(source),
+        })?;
+    let outcome = ctx
+        .sandbox
+        .run(&spec, &mut |stream, line| {
+            let line = String::from_utf8_lossy(line);
+            match stream {
+                Stream::Stdout => tracing::info!("{} {line}", ctx.prefix),
+                Stream::Stderr => tracing::info!("{} {line}", ctx.prefix),
+            }
+        })
+        .map_err(sandbox_error)?;
+    let code = outcome.status.code();
+    if code != 0 {
+        return Err(Error::RunFailed {
+            span,
+            stage: stage.clone(),
+            step,
+            command,
+            code,
+        });
+    }
+    Ok(())
+}
+
+fn write_script(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// What a layer is written with.
+pub struct LayerSettings<'a> {
+    pub options: &'a kiln_fs::layer::LayerOptions,
+    pub mode: SnapshotMode,
+    pub family: Family,
+    pub dir: &'a Path,
+}
+
+/// Walks `rootfs`, compares with its last snapshot, and writes the difference as a layer.
+/// `None` when the step changed nothing.
+pub fn snapshot_layer(
+    rootfs: &mut Rootfs,
+    settings: &LayerSettings<'_>,
+    stage: &StageRef,
+    step: usize,
+) -> Result<Option<(LayerBlob, kiln_oci::DiffId)>, Error> {
+    let snap_error = |source| Error::Snapshot {
+        stage: stage.clone(),
+        step,
+        source: Box::new(source),
+    };
+    let after = snapshot::walk(&rootfs.path, &rootfs.ignore).map_err(snap_error)?;
+    let diff = snapshot::compare(&rootfs.snapshot, &after, settings.mode).map_err(snap_error)?;
+    rootfs.snapshot = after;
+    if diff.is_empty() {
+        return Ok(None);
+    }
+    let changes = diff.to_changes().map_err(snap_error)?;
+    std::fs::create_dir_all(settings.dir).map_err(|source| Error::Io {
+        path: settings.dir.to_owned(),
+        source,
+    })?;
+    let dest = settings
+        .dir
+        .join(format!("stage{}-step{step}.layer", stage.index));
+    let written = kiln_fs::layer::write(&rootfs.path, &changes, &dest, settings.options).map_err(
+        |source| Error::Layer {
+            stage: stage.clone(),
+            step,
+            source: Box::new(source),
+        },
+    )?;
+    let media_type = MediaType::layer(settings.family, oci_compression(written.compression));
+    let descriptor = Descriptor::new(media_type, written.digest.clone(), written.size);
+    Ok(Some((
+        LayerBlob {
+            descriptor,
+            path: written.path,
+            source: None,
+        },
+        written.diff_id,
+    )))
+}
+
+/// The manifest's word for a layer compression.
+pub fn oci_compression(c: kiln_fs::layer::Compression) -> kiln_oci::Compression {
+    match c {
+        kiln_fs::layer::Compression::Gzip => kiln_oci::Compression::Gzip,
+        kiln_fs::layer::Compression::Zstd => kiln_oci::Compression::Zstd,
+        kiln_fs::layer::Compression::Uncompressed => kiln_oci::Compression::None,
+    }
+}
