@@ -157,22 +157,44 @@ fn copy_without_chown_is_owned_by_root_and_chown_covers_implicit_parents() {
 }
 
 #[test]
-fn chmod_applies_to_copied_files_and_directories_but_not_implicit_parents() {
+fn chmod_applies_to_every_created_file_and_directory_as_buildkit_does() {
     let f = fixture();
     f.file("dir/sub/f.txt", "f");
-    let mut o = op(&["dir"], "/parent/dest");
-    o.chmod = Some("0640".to_owned());
-    f.run(&o, None).expect("copy");
+    fs::set_permissions(f.context.join("dir/sub"), fs::Permissions::from_mode(0o700))
+        .expect("chmod");
     let mode = |p: &str| fs::symlink_metadata(f.out(p)).expect("stat").mode() & 0o7777;
-    assert_eq!(mode("/parent"), 0o755);
-    assert_eq!(mode("/parent/dest/sub/f.txt"), 0o640);
-    assert_eq!(mode("/parent/dest/sub"), 0o640);
+    // Without --chmod: implicit directories 0755, copied ones keep their source mode.
+    f.run(&op(&["dir"], "/plain/dest"), None).expect("copy");
+    assert_eq!(mode("/plain"), 0o755);
+    assert_eq!(mode("/plain/dest"), 0o755);
+    assert_eq!(mode("/plain/dest/sub"), 0o700);
+    assert_eq!(mode("/plain/dest/sub/f.txt"), 0o644);
+    // With --chmod: the mode of everything created, implicit parents included.
+    fs::create_dir_all(f.out("/existing")).expect("mkdir");
+    let mut o = op(&["dir"], "/existing/parent/dest");
+    o.chmod = Some("0751".to_owned());
+    f.run(&o, None).expect("copy");
+    assert_eq!(
+        mode("/existing"),
+        0o755,
+        "an existing directory keeps its mode"
+    );
+    for path in [
+        "/existing/parent",
+        "/existing/parent/dest",
+        "/existing/parent/dest/sub",
+    ] {
+        assert_eq!(mode(path), 0o751, "{path}");
+    }
+    assert_eq!(mode("/existing/parent/dest/sub/f.txt"), 0o751);
+    let mut symbolic = op(&["dir"], "/symbolic");
+    symbolic.chmod = Some("u=rwX,go=rX".to_owned());
+    f.run(&symbolic, None).expect("copy");
+    assert_eq!(mode("/symbolic/sub"), 0o755);
+    assert_eq!(mode("/symbolic/sub/f.txt"), 0o644);
     let mut bad = op(&["dir"], "/d");
-    bad.chmod = Some("u+x".to_owned());
-    assert!(matches!(
-        f.run(&bad, None),
-        Err(Error::SymbolicChmod { .. })
-    ));
+    bad.chmod = Some("u+q".to_owned());
+    assert!(matches!(f.run(&bad, None), Err(Error::BadChmod { .. })));
 }
 
 #[test]

@@ -10,9 +10,11 @@
 //!   with `/`, is an existing directory, or there are several sources or a wildcard, in which
 //!   case it lands at `dest/<name>`; a relative `dest` is resolved against the WORKDIR;
 //! - everything written is owned by `--chown` (default 0:0), implicit parent directories too;
-//!   `--chmod` (octal) replaces the permission bits of every file and directory taken from the
-//!   source, never of implicit parents or symlinks; modes otherwise and mtimes come from the
-//!   source; hardlinks between copied files are kept; symlinks are copied as symlinks;
+//!   implicit parents (and the destination of a directory's contents) are made 0755; `--chmod`
+//!   ([`Chmod`], octal or symbolic) sets the mode of every file and directory the copy creates,
+//!   implicit parents included, as BuildKit does since tonistiigi/fsutil#228 (never of
+//!   symlinks); modes otherwise and mtimes come from the source; hardlinks between copied
+//!   files are kept; symlinks are copied as symlinks;
 //! - `.dockerignore` hides context paths ([`Source::context`]), `--exclude` hides paths below
 //!   each source;
 //! - ADD extracts a local tar archive (plain, gzip or zstd, by content) at `dest` ([`archive`]).
@@ -24,6 +26,7 @@
 //! `--link` layering, or heredoc sources (the caller writes those).
 
 mod archive;
+mod mode;
 pub mod pattern;
 mod source;
 mod tree;
@@ -38,6 +41,7 @@ use crate::extract;
 use crate::layer::{self, Changes};
 use crate::resolve::{self, Root};
 
+pub use mode::Chmod;
 pub use source::Source;
 
 /// One COPY or ADD, with its words already expanded.
@@ -83,10 +87,10 @@ pub enum Error {
     NotFound { path: String },
     #[error("invalid wildcard pattern in source {path}")]
     BadPattern { path: String },
-    #[error("invalid --chmod value {value:?}: expected an octal mode such as 0644")]
+    #[error(
+        "invalid --chmod value {value:?}: expected an octal mode such as 0644 or a symbolic one such as u=rwX,go=rX"
+    )]
     BadChmod { value: String },
-    #[error("symbolic --chmod {value:?} is not supported yet, use an octal mode")]
-    SymbolicChmod { value: String },
     #[error("invalid --exclude pattern")]
     Exclude(#[source] IgnoreError),
     #[error("too many levels of symlinks resolving source {path}")]
@@ -141,7 +145,7 @@ pub fn copy(source: &Source, dest: &Root, op: &CopyOp) -> Result<Copied, Error> 
             });
         }
     }
-    let chmod = op.chmod.as_deref().map(parse_chmod).transpose()?;
+    let chmod = op.chmod.as_deref().map(Chmod::parse).transpose()?;
     let exclude = if op.exclude.is_empty() {
         None
     } else {
@@ -179,26 +183,6 @@ pub fn copy(source: &Source, dest: &Root, op: &CopyOp) -> Result<Copied, Error> 
     })
 }
 
-/// Parses an octal `--chmod`; symbolic modes are named as not supported.
-pub fn parse_chmod(value: &str) -> Result<u32, Error> {
-    if !value.is_empty() && value.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-        return match u32::from_str_radix(value, 8) {
-            Ok(mode) if mode <= 0o7777 => Ok(mode),
-            _ => Err(Error::BadChmod {
-                value: value.to_owned(),
-            }),
-        };
-    }
-    if value.contains(['=', '+', '-']) {
-        return Err(Error::SymbolicChmod {
-            value: value.to_owned(),
-        });
-    }
-    Err(Error::BadChmod {
-        value: value.to_owned(),
-    })
-}
-
 /// The source as a redacted URL when it is one (`scheme://`, or a git SSH address).
 fn url_of(src: &str) -> Option<String> {
     if let Some((scheme, _)) = src.split_once("://") {
@@ -220,20 +204,6 @@ fn url_of(src: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chmod_values_are_octal_or_named_as_unsupported() {
-        assert_eq!(parse_chmod("644").ok(), Some(0o644));
-        assert_eq!(parse_chmod("0755").ok(), Some(0o755));
-        assert_eq!(parse_chmod("4755").ok(), Some(0o4755));
-        assert!(matches!(
-            parse_chmod("u+x"),
-            Err(Error::SymbolicChmod { .. })
-        ));
-        assert!(matches!(parse_chmod("999"), Err(Error::BadChmod { .. })));
-        assert!(matches!(parse_chmod("17777"), Err(Error::BadChmod { .. })));
-        assert!(matches!(parse_chmod(""), Err(Error::BadChmod { .. })));
-    }
 
     #[test]
     fn urls_are_recognised_and_redacted() {

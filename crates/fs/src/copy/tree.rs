@@ -15,7 +15,7 @@ use kiln_oci::Sha256;
 use rustix::fs::{FileType, Stat};
 
 use super::source::Found;
-use super::{Error, Source, archive};
+use super::{Chmod, Error, Source, archive};
 use crate::layer::Changes;
 use crate::resolve::{Metadata, Node, NodeKind, Root};
 
@@ -26,7 +26,7 @@ pub(super) struct Copier<'a> {
     pub dst: &'a Root,
     pub exclude: Option<Matcher>,
     pub chown: Option<(u32, u32)>,
-    pub chmod: Option<u32>,
+    pub chmod: Option<Chmod>,
     /// First destination of each multiply-linked source inode.
     pub links: HashMap<(u64, u64), PathBuf>,
     pub changes: Changes,
@@ -47,8 +47,9 @@ impl Copier<'_> {
         add: bool,
     ) -> Result<(), Error> {
         if FileType::from_raw_mode(found.stat.st_mode) == FileType::Directory {
-            self.create_parents(dest)?;
-            return self.copy_dir(&found.path, Path::new(""), dest, &found.stat);
+            // The destination of a directory's contents is made like any implicit parent.
+            self.create_parents(&dest.join("contents"))?;
+            return self.copy_dir(&found.path, Path::new(""), dest, None);
         }
         if add
             && FileType::from_raw_mode(found.stat.st_mode) == FileType::RegularFile
@@ -68,15 +69,24 @@ impl Copier<'_> {
         self.copy_node(&found.path, &target, &found.stat)
     }
 
+    /// The mode a created node gets: `--chmod` applied to `mode`, or `mode` itself.
+    fn mode(&self, mode: u32, is_dir: bool) -> u32 {
+        self.chmod
+            .as_ref()
+            .map_or(mode & 0o7777, |chmod| chmod.apply(mode, is_dir))
+    }
+
     fn excluded(&self, rel: &Path) -> bool {
         self.exclude
             .as_ref()
             .is_some_and(|m| m.matches(&rel.to_string_lossy()))
     }
 
-    /// Creates the missing ancestors of `path` with mode 0755, owned like the copied files, as
-    /// BuildKit's `MkdirAll` with the copy's owner does.
+    /// Creates the missing ancestors of `path` owned like the copied files, with mode 0755 or
+    /// the `--chmod` mode, as BuildKit's `MkdirAll` does with the copy's owner and mode (fsutil
+    /// applies a custom mode to the directories it creates since tonistiigi/fsutil#228).
     pub fn create_parents(&mut self, path: &Path) -> Result<(), Error> {
+        let mode = self.mode(0o755, true);
         let mut prefix = PathBuf::from("/");
         let Some(parent) = path.parent() else {
             return Ok(());
@@ -86,7 +96,7 @@ impl Copier<'_> {
             if self.dst.open_dir(&prefix).is_ok() {
                 continue;
             }
-            self.create_dir(&prefix, 0o755, None)?;
+            self.create_dir(&prefix, mode, None)?;
         }
         Ok(())
     }
@@ -131,19 +141,31 @@ impl Copier<'_> {
         self.hash.update(b"\0");
     }
 
-    fn copy_dir(&mut self, src: &Path, rel: &Path, dst: &Path, stat: &Stat) -> Result<(), Error> {
-        let existed = self.dst.open_dir(dst).is_ok();
-        let mode = self.chmod.unwrap_or(stat.st_mode & 0o7777);
-        if !existed {
-            self.dst
-                .create_dir_all(dst, 0o755)
-                .map_err(|source| Error::Write {
-                    path: dst.to_owned(),
-                    source,
-                })?;
+    /// Copies the directory `src` to `dst`. `stat` is `None` for the top of a directory
+    /// source, whose destination keeps the metadata it had or was given as an implicit parent;
+    /// nested directories get their source's mode (or `--chmod`), owner and mtime, existing
+    /// or not, as fsutil's `copyDirectory` with `overwriteTargetMetadata` does.
+    fn copy_dir(
+        &mut self,
+        src: &Path,
+        rel: &Path,
+        dst: &Path,
+        stat: Option<&Stat>,
+    ) -> Result<(), Error> {
+        let write = |source| Error::Write {
+            path: dst.to_owned(),
+            source,
+        };
+        if stat.is_some() {
+            if self.dst.open_dir(dst).is_err() {
+                let parent = self.dst.open_parent_create(dst).map_err(write)?;
+                parent.remove_all().map_err(write)?;
+                parent.mkdir(0o700).map_err(write)?;
+            }
             self.record_change(dst)?;
         }
-        self.hash_entry(b'd', dst, mode, 0);
+        let mode = stat.map(|st| self.mode(st.st_mode, true));
+        self.hash_entry(b'd', dst, mode.unwrap_or(0), 0);
         let mut names = self
             .src
             .root()
@@ -168,12 +190,12 @@ impl Copier<'_> {
             }
             let target = dst.join(&name);
             if is_dir {
-                self.copy_dir(&child, &child_rel, &target, &child_stat)?;
+                self.copy_dir(&child, &child_rel, &target, Some(&child_stat))?;
             } else {
                 self.copy_node(&child, &target, &child_stat)?;
             }
         }
-        if !existed {
+        if let (Some(stat), Some(mode)) = (stat, mode) {
             let (uid, gid) = self.owner();
             let meta = Metadata {
                 uid,
@@ -182,12 +204,7 @@ impl Copier<'_> {
                 mtime: Some(mtime(stat)),
                 xattrs: Vec::new(),
             };
-            self.dst
-                .set_metadata(dst, &meta)
-                .map_err(|source| Error::Write {
-                    path: dst.to_owned(),
-                    source,
-                })?;
+            self.dst.set_metadata(dst, &meta).map_err(write)?;
         }
         Ok(())
     }
@@ -215,7 +232,7 @@ impl Copier<'_> {
         parent.remove_all().map_err(write)?;
         match kind {
             FileType::RegularFile => {
-                let mode = self.chmod.unwrap_or(mode);
+                let mode = self.mode(mode, false);
                 self.hash_entry(b'f', dst, mode, stat.st_size as u64);
                 let mut input = self
                     .src
