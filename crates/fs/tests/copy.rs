@@ -7,7 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::PathBuf;
 
 use kiln_dockerfile::ignore::Matcher;
-use kiln_fs::copy::{Copied, CopyOp, Error, Source, copy};
+use kiln_fs::copy::{Copied, CopyOp, Error, Source, copy, digest};
 use kiln_fs::resolve::Root;
 
 struct Fixture {
@@ -359,6 +359,30 @@ fn the_digest_depends_on_content_and_owner_not_mtime() {
         f.run(&op(&["a.txt"], "/x/"), None).expect("copy").digest,
         first
     );
+}
+
+#[test]
+fn the_digest_is_known_before_copying_and_matches_the_copy() {
+    let f = fixture();
+    f.file("dir/a.txt", "a");
+    f.file("dir/sub/b.txt", "b");
+    fs::hard_link(f.context.join("dir/a.txt"), f.context.join("dir/a-link")).expect("link");
+    symlink("a.txt", f.context.join("dir/sym")).expect("symlink");
+    fs::write(f.context.join("pkg.tar"), tar_bytes()).expect("archive");
+    let mut o = op(&["dir", "pkg.tar"], "/app/");
+    o.add = true;
+    o.chown = Some((7, 8));
+    let source = Source::context(Root::open(&f.context).expect("context"), None);
+    let rootfs = Root::open(&f.rootfs).expect("rootfs");
+    let before = digest(&source, &rootfs, &o).expect("digest");
+    assert_eq!(
+        fs::read_dir(&f.rootfs).expect("rootfs").count(),
+        0,
+        "nothing written"
+    );
+    let copied = copy(&source, &rootfs, &o).expect("copy");
+    assert_eq!(copied.digest, before);
+    assert!(f.out("/app/pkg/hello.txt").is_file());
 }
 
 #[test]

@@ -5,13 +5,15 @@
 //! and BuildKit's `AttemptUnpack`: the decompressed stream must start with a valid tar header,
 //! otherwise the file is copied as it is. Extraction goes through [`crate::extract`] as a
 //! context archive (devices and writes through the archive's own symlinks are refused), streaming
-//! from the file. The archive is read a second time, also streaming, to list what it wrote and
-//! to hash it. bzip2 and xz are recognised and refused by name.
+//! from the file. The archive is read again, also streaming, to hash its bytes and to list what
+//! it wrote. bzip2 and xz are recognised and refused by name.
 
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::Stat;
 
 use super::Error;
 use super::tree::Copier;
@@ -26,6 +28,7 @@ const BLOCK: usize = 512;
 pub(super) fn extract_if_archive(
     copier: &mut Copier<'_>,
     src: &Path,
+    stat: &Stat,
     dest: &Path,
 ) -> Result<bool, Error> {
     let root = copier.src.root();
@@ -75,28 +78,12 @@ pub(super) fn extract_if_archive(
         source,
     };
     extract::extract_layer(copier.dst, open(root, src)?, &options).map_err(extracted)?;
+    // The archive's bytes decide what it extracts to: they are its share of the digest.
+    copier.hash_node(src, stat)?;
     let mut written: Vec<PathBuf> = Vec::new();
-    let hash = &mut copier.hash;
     let decoded = decoder(open(root, src)?).map_err(|source| content(src, source))?;
-    extract::for_each_entry(decoded, |entry, data| {
-        let path = dest.join(Path::new(OsStr::from_bytes(&entry.path)));
-        hash.update(
-            format!(
-                "a {:?} {:o} {} {} {} ",
-                entry.kind, entry.mode, entry.uid, entry.gid, entry.size
-            )
-            .as_bytes(),
-        );
-        hash.update(&entry.path);
-        hash.update(b"\0");
-        if let Some(link) = &entry.link {
-            hash.update(link);
-        }
-        io::copy(data, hash).map_err(|source| extract::Error::Content {
-            entry: entry.display(),
-            source,
-        })?;
-        written.push(path);
+    extract::for_each_entry(decoded, |entry, _| {
+        written.push(dest.join(Path::new(OsStr::from_bytes(&entry.path))));
         Ok(())
     })
     .map_err(extracted)?;

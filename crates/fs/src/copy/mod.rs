@@ -70,7 +70,9 @@ pub struct CopyOp {
 pub struct Copied {
     /// Every destination path created or replaced, with its parents.
     pub changes: Changes,
-    /// sha256 over the copied entries' paths, types, modes, owners and contents.
+    /// sha256 over the copied entries' source paths, types, modes and owners as written, and
+    /// contents (an ADD archive counts by its bytes); not mtimes. [`digest`] computes the same
+    /// without copying.
     pub digest: Digest,
 }
 
@@ -133,6 +135,16 @@ pub enum Error {
 
 /// Runs `op`, reading from `source` and writing into `dest`.
 pub fn copy(source: &Source, dest: &Root, op: &CopyOp) -> Result<Copied, Error> {
+    run(source, dest, op, false)
+}
+
+/// The digest [`copy`] would return for `op`, computed without writing anything: for a cache
+/// key known before the step runs. `dest` is only read, to decide where a file would land.
+pub fn digest(source: &Source, dest: &Root, op: &CopyOp) -> Result<Digest, Error> {
+    run(source, dest, op, true).map(|copied| copied.digest)
+}
+
+fn run(source: &Source, dest: &Root, op: &CopyOp, dry: bool) -> Result<Copied, Error> {
     if op.parents {
         return Err(Error::ParentsUnsupported);
     }
@@ -158,6 +170,7 @@ pub fn copy(source: &Source, dest: &Root, op: &CopyOp) -> Result<Copied, Error> 
         chown: op.chown,
         chmod,
         links: Default::default(),
+        dry,
         changes: Changes::new(),
         hash: Sha256::new(),
     };

@@ -27,8 +27,10 @@ pub(super) struct Copier<'a> {
     pub exclude: Option<Matcher>,
     pub chown: Option<(u32, u32)>,
     pub chmod: Option<Chmod>,
-    /// First destination of each multiply-linked source inode.
-    pub links: HashMap<(u64, u64), PathBuf>,
+    /// First destination and source path of each multiply-linked source inode.
+    pub links: HashMap<(u64, u64), (PathBuf, PathBuf)>,
+    /// Only hash what would be copied; write nothing.
+    pub dry: bool,
     pub changes: Changes,
     pub hash: Sha256,
 }
@@ -48,12 +50,15 @@ impl Copier<'_> {
     ) -> Result<(), Error> {
         if FileType::from_raw_mode(found.stat.st_mode) == FileType::Directory {
             // The destination of a directory's contents is made like any implicit parent.
-            self.create_parents(&dest.join("contents"))?;
+            if !self.dry {
+                self.create_parents(&dest.join("contents"))?;
+            }
             return self.copy_dir(&found.path, Path::new(""), dest, None);
         }
         if add
+            && !self.dry
             && FileType::from_raw_mode(found.stat.st_mode) == FileType::RegularFile
-            && archive::extract_if_archive(self, &found.path, dest)?
+            && archive::extract_if_archive(self, &found.path, &found.stat, dest)?
         {
             return Ok(());
         }
@@ -65,7 +70,9 @@ impl Copier<'_> {
         } else {
             dest.to_owned()
         };
-        self.create_parents(&target)?;
+        if !self.dry {
+            self.create_parents(&target)?;
+        }
         self.copy_node(&found.path, &target, &found.stat)
     }
 
@@ -132,7 +139,8 @@ impl Copier<'_> {
         })
     }
 
-    /// Adds one entry's header to the copy's digest: what kind of node, where, how it is owned.
+    /// Adds one entry's header to the copy's digest: what kind of node, its source path, its
+    /// mode and owner as written. Content follows for files, the target for links.
     pub fn hash_entry(&mut self, kind: u8, path: &Path, mode: u32, size: u64) {
         let (uid, gid) = self.owner();
         let header = format!("{} {mode:o} {uid} {gid} {size} ", char::from(kind));
@@ -156,7 +164,7 @@ impl Copier<'_> {
             path: dst.to_owned(),
             source,
         };
-        if stat.is_some() {
+        if stat.is_some() && !self.dry {
             if self.dst.open_dir(dst).is_err() {
                 let parent = self.dst.open_parent_create(dst).map_err(write)?;
                 parent.remove_all().map_err(write)?;
@@ -165,7 +173,7 @@ impl Copier<'_> {
             self.record_change(dst)?;
         }
         let mode = stat.map(|st| self.mode(st.st_mode, true));
-        self.hash_entry(b'd', dst, mode.unwrap_or(0), 0);
+        self.hash_entry(b'd', src, mode.unwrap_or(0), 0);
         let mut names = self
             .src
             .root()
@@ -195,7 +203,7 @@ impl Copier<'_> {
                 self.copy_node(&child, &target, &child_stat)?;
             }
         }
-        if let (Some(stat), Some(mode)) = (stat, mode) {
+        if let (Some(stat), Some(mode), false) = (stat, mode, self.dry) {
             let (uid, gid) = self.owner();
             let meta = Metadata {
                 uid,
@@ -218,13 +226,19 @@ impl Copier<'_> {
         let kind = FileType::from_raw_mode(stat.st_mode);
         if kind != FileType::Directory && stat.st_nlink > 1 {
             let key = (stat.st_dev, stat.st_ino);
-            if let Some(first) = self.links.get(&key).cloned() {
+            if let Some((first, first_src)) = self.links.get(&key).cloned() {
+                self.hash_entry(b'h', src, 0, 0);
+                self.hash.update(first_src.as_os_str().as_bytes());
+                if self.dry {
+                    return Ok(());
+                }
                 self.dst.hardlink(&first, dst).map_err(write)?;
-                self.hash_entry(b'h', dst, 0, 0);
-                self.hash.update(first.as_os_str().as_bytes());
                 return self.record_change(dst);
             }
-            self.links.insert(key, dst.to_owned());
+            self.links.insert(key, (dst.to_owned(), src.to_owned()));
+        }
+        if self.dry {
+            return self.hash_node(src, stat);
         }
         let (uid, gid) = self.owner();
         let mode = stat.st_mode & 0o7777;
@@ -233,7 +247,7 @@ impl Copier<'_> {
         match kind {
             FileType::RegularFile => {
                 let mode = self.mode(mode, false);
-                self.hash_entry(b'f', dst, mode, stat.st_size as u64);
+                self.hash_entry(b'f', src, mode, stat.st_size as u64);
                 let mut input = self
                     .src
                     .root()
@@ -256,7 +270,7 @@ impl Copier<'_> {
             }
             FileType::Symlink => {
                 let target = self.src.read_link(src)?;
-                self.hash_entry(b'l', dst, 0o777, 0);
+                self.hash_entry(b'l', src, 0o777, 0);
                 self.hash.update(target.as_os_str().as_bytes());
                 parent.symlink(&target).map_err(write)?;
                 let node = parent.open_node().map_err(write)?;
@@ -271,7 +285,7 @@ impl Copier<'_> {
                     FileType::CharacterDevice => NodeKind::CharDevice { major, minor },
                     _ => NodeKind::BlockDevice { major, minor },
                 };
-                self.hash_entry(b'n', dst, mode, rdev);
+                self.hash_entry(b'n', src, mode, rdev);
                 parent.mknod(node_kind, mode).map_err(write)?;
                 let node = parent.open_node().map_err(write)?;
                 node.set_owner(uid, gid).map_err(write)?;
@@ -285,6 +299,45 @@ impl Copier<'_> {
             }
         }
         self.record_change(dst)
+    }
+}
+
+impl Copier<'_> {
+    /// Hashes a non-directory node exactly as [`Copier::copy_node`] does, without writing it.
+    pub(super) fn hash_node(&mut self, src: &Path, stat: &Stat) -> Result<(), Error> {
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile => {
+                let mode = self.mode(stat.st_mode, false);
+                self.hash_entry(b'f', src, mode, stat.st_size as u64);
+                let mut input = self
+                    .src
+                    .root()
+                    .open_file(src)
+                    .map_err(|source| Error::Read {
+                        path: src.to_owned(),
+                        source,
+                    })?;
+                copy_hashing(&mut input, &mut io::sink(), &mut self.hash).map_err(|source| {
+                    Error::Content {
+                        path: src.to_owned(),
+                        source,
+                    }
+                })
+            }
+            FileType::Symlink => {
+                let target = self.src.read_link(src)?;
+                self.hash_entry(b'l', src, 0o777, 0);
+                self.hash.update(target.as_os_str().as_bytes());
+                Ok(())
+            }
+            FileType::Fifo | FileType::CharacterDevice | FileType::BlockDevice => {
+                self.hash_entry(b'n', src, stat.st_mode & 0o7777, stat.st_rdev);
+                Ok(())
+            }
+            _ => Err(Error::Socket {
+                path: src.to_owned(),
+            }),
+        }
     }
 }
 
