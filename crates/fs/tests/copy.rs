@@ -212,6 +212,16 @@ fn mtimes_are_kept_and_hardlinks_stay_linked() {
 }
 
 #[test]
+fn extended_attributes_of_files_are_copied() {
+    let f = fixture();
+    f.file("bin/tool", "tool");
+    xattr::set(f.context.join("bin/tool"), "user.kiln", b"kept").expect("set xattr (ext4 /tmp)");
+    f.run(&op(&["bin/tool"], "/usr/bin/"), None).expect("copy");
+    let value = xattr::get(f.out("/usr/bin/tool"), "user.kiln").expect("get xattr");
+    assert_eq!(value.as_deref(), Some(&b"kept"[..]));
+}
+
+#[test]
 fn symlinks_are_copied_as_links_and_never_followed_out_of_the_context() {
     let f = fixture();
     let outside = f.context.parent().expect("tmp").join("secret");

@@ -6,6 +6,8 @@
 //! would otherwise change it. Hardlinks are recognised by the source's (device, inode) pairs.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use kiln_dockerfile::ignore::Matcher;
 use kiln_oci::Sha256;
 use rustix::fs::{FileType, Stat};
+use xattr::FileExt;
 
 use super::source::Found;
 use super::{Chmod, Error, Source, archive};
@@ -256,6 +259,7 @@ impl Copier<'_> {
                         path: src.to_owned(),
                         source,
                     })?;
+                let xattrs = self.hash_xattrs(src, &input)?;
                 let mut output = parent.create_file(0o600).map_err(write)?;
                 copy_hashing(&mut input, &mut output, &mut self.hash).map_err(|source| {
                     Error::Content {
@@ -266,6 +270,18 @@ impl Copier<'_> {
                 let node = Node::from_file(output, &parent);
                 node.set_owner(uid, gid).map_err(write)?;
                 node.set_mode(mode).map_err(write)?;
+                for (name, value) in &xattrs {
+                    match node.set_xattr(name, value) {
+                        // BuildKit copies with xattr errors allowed: a filesystem without
+                        // extended attributes, or a namespace we may not write, loses them.
+                        Err(crate::resolve::Error::Io { source, .. })
+                            if matches!(
+                                source.raw_os_error(),
+                                Some(libc::ENOTSUP | libc::EPERM)
+                            ) => {}
+                        other => other.map_err(write)?,
+                    }
+                }
                 node.set_mtime(mtime(stat)).map_err(write)?;
             }
             FileType::Symlink => {
@@ -303,6 +319,29 @@ impl Copier<'_> {
 }
 
 impl Copier<'_> {
+    /// Reads the extended attributes of the open source file `file` (`security.capability`
+    /// matters most) and adds them to the digest, sorted by name.
+    fn hash_xattrs(&mut self, src: &Path, file: &File) -> Result<Vec<(OsString, Vec<u8>)>, Error> {
+        let content = |source| Error::Content {
+            path: src.to_owned(),
+            source,
+        };
+        let mut xattrs = Vec::new();
+        for name in file.list_xattr().map_err(content)? {
+            if let Some(value) = file.get_xattr(&name).map_err(content)? {
+                xattrs.push((name, value));
+            }
+        }
+        xattrs.sort();
+        for (name, value) in &xattrs {
+            self.hash
+                .update(format!("x {} {} ", name.len(), value.len()).as_bytes());
+            self.hash.update(name.as_bytes());
+            self.hash.update(value);
+        }
+        Ok(xattrs)
+    }
+
     /// Hashes a non-directory node exactly as [`Copier::copy_node`] does, without writing it.
     pub(super) fn hash_node(&mut self, src: &Path, stat: &Stat) -> Result<(), Error> {
         match FileType::from_raw_mode(stat.st_mode) {
@@ -317,6 +356,7 @@ impl Copier<'_> {
                         path: src.to_owned(),
                         source,
                     })?;
+                self.hash_xattrs(src, &input)?;
                 copy_hashing(&mut input, &mut io::sink(), &mut self.hash).map_err(|source| {
                     Error::Content {
                         path: src.to_owned(),
