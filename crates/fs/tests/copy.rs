@@ -250,12 +250,17 @@ fn dockerignore_hides_paths_and_exceptions_bring_them_back() {
     f.file("secret.key", "s");
     f.file("logs/a.log", "a");
     f.file("logs/important.log", "i");
+    f.file("logs/old/a.log", "o");
     let ignore: &[&str] = &["*.key", "logs", "!logs/important.log"];
     f.run(&op(&["."], "/app/"), Some(ignore)).expect("copy");
     assert!(f.out("/app/keep.txt").exists());
     assert!(!f.out("/app/secret.key").exists());
     assert!(!f.out("/app/logs/a.log").exists());
     assert!(f.out("/app/logs/important.log").exists());
+    assert!(
+        !f.out("/app/logs/old").exists(),
+        "a hidden directory with nothing kept"
+    );
     let err = f
         .run(&op(&["secret.key"], "/x/"), Some(ignore))
         .expect_err("ignored");

@@ -69,6 +69,28 @@ impl Source {
         self.ignore.as_ref().is_some_and(Matcher::has_exclusions)
     }
 
+    /// Whether anything below the hidden directory `dir` is brought back by an exception, so
+    /// that the directory exists in the context as a parent of what is kept.
+    pub(super) fn keeps_anything_under(&self, dir: &Path) -> Result<bool, Error> {
+        let names = self.root.read_dir(dir).map_err(|source| Error::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        for name in names {
+            let child = dir.join(name);
+            if !self.ignored(&child) {
+                return Ok(true);
+            }
+            let is_dir = self
+                .lstat(&child)?
+                .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
+            if is_dir && self.keeps_anything_under(&child)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The paths `src` names: one for a literal path (an error when missing or hidden), any
     /// number for a wildcard (none is not an error, as BuildKit's `AllowEmptyWildcard`).
     pub(super) fn resolve(&self, src: &str) -> Result<Vec<Found>, Error> {

@@ -196,7 +196,11 @@ impl Copier<'_> {
                 continue;
             };
             let is_dir = FileType::from_raw_mode(child_stat.st_mode) == FileType::Directory;
-            if self.src.ignored(&child) && !(is_dir && self.src.has_exceptions()) {
+            if self.src.ignored(&child)
+                && !(is_dir
+                    && self.src.has_exceptions()
+                    && self.src.keeps_anything_under(&child)?)
+            {
                 continue;
             }
             let target = dst.join(&name);
