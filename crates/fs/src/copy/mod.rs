@@ -14,13 +14,15 @@
 //!   ([`Chmod`], octal or symbolic) sets the mode of every file and directory the copy creates,
 //!   implicit parents included, as BuildKit does since tonistiigi/fsutil#228 (never of
 //!   symlinks); modes otherwise and mtimes come from the source; hardlinks between copied
-//!   files are kept; symlinks are copied as symlinks;
+//!   files are kept; symlinks are copied as symlinks; extended attributes of files are kept;
 //! - `.dockerignore` hides context paths ([`Source::context`]), `--exclude` hides paths below
 //!   each source;
-//! - ADD extracts a local tar archive (plain, gzip or zstd, by content) at `dest` ([`archive`]).
+//! - ADD extracts a local tar archive (plain, gzip or zstd, recognised by content) into `dest`;
+//!   bzip2 and xz archives, URL sources and `--parents` fail with an error naming them.
 //!
 //! Returns the destination paths written (for [`crate::layer::Changes`]) and a digest of what
-//! was copied (path, type, mode, owner, content or link target; not mtimes) for the cache key.
+//! was copied (source path, type, mode and owner as written, content, link target, xattrs; not
+//! mtimes), which [`digest`] also computes without writing, for cache keys.
 //!
 //! Does not own: resolving `--chown` names (the caller passes numbers), remote ADD sources,
 //! `--link` layering, or heredoc sources (the caller writes those).
