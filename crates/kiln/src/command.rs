@@ -1,15 +1,20 @@
 //! What each command does once its flags are parsed: resolve settings, then call the library.
 //!
-//! The executor does not exist yet: `build` resolves and validates everything, logs the
-//! settings at debug level, and fails with [`NotSupported`], so that no flag is ever accepted
-//! and then ignored. `warm` runs `kiln_build::warm`.
+//! `build` runs `kiln_build::executor` and writes its outputs; a flag whose behaviour does not
+//! exist yet fails with [`NotSupported`], so that no flag is ever accepted and then ignored.
+//! `warm` runs `kiln_build::warm`.
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use kiln_build::exec::Clock;
+use kiln_build::executor::{self, output};
 use kiln_build::warm;
 
-use crate::flags::{BuildFlags, WarmFlags};
-use crate::settings::context::DockerfileSource;
+use crate::flags::{BuildFlags, Compression, Isolation, SnapshotMode, WarmFlags};
+use crate::settings::context::{ContextSource, DockerfileSource};
 use crate::settings::registry_options::ClientSettings;
 use crate::settings::{BuildSettings, Environment, WarmSettings};
 
@@ -26,7 +31,9 @@ impl NotSupported {
     }
 }
 
-/// `kiln build` / `executor`.
+/// `kiln build` / `executor`: resolve the settings, check push permission, run the build in
+/// a work directory under the kaniko dir, write every output, print a summary. A failed RUN
+/// makes its exit code kiln's, as Kaniko does.
 pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
     let env = Environment::from_process()?;
     let mut warnings = Vec::new();
@@ -36,10 +43,230 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
     }
     let settings = resolved?;
     tracing::debug!(?settings, "resolved build settings");
-    Err(NotSupported {
-        what: "building images",
+    refuse_unsupported(&settings)?;
+    let dockerfile_path = match &settings.dockerfile {
+        DockerfileSource::Path(path) => path.clone(),
+        DockerfileSource::Url(_) => {
+            return Err(NotSupported {
+                what: "building from a --dockerfile URL",
+            }
+            .into());
+        }
+        DockerfileSource::InContext(_) => {
+            return Err(NotSupported {
+                what: "building from a remote build context",
+            }
+            .into());
+        }
+    };
+    let source = std::fs::read_to_string(&dockerfile_path)
+        .with_context(|| format!("cannot read the Dockerfile {}", dockerfile_path.display()))?;
+    let file = kiln_dockerfile::parse_dockerfile(&source)?;
+
+    let client = ClientSettings::new(&settings.registry);
+    let keychain = kiln_registry::Keychain::load(&client.config_locations)?;
+    let registry = kiln_registry::RegistryClient::new(client.options.clone(), keychain);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let push = &settings.push;
+    if push.enabled && !push.skip_permission_check {
+        for dest in &push.destinations {
+            let repo = kiln_registry::Repository::of(dest);
+            runtime
+                .block_on(registry.check_push_permission(&repo))
+                .with_context(|| format!("cannot push to {dest}"))?;
+        }
     }
-    .into())
+
+    let work_dir = work_dir(&settings.kaniko_dir)?;
+    let options = build_options(&settings, work_dir.clone())?;
+    let started = std::time::Instant::now();
+    let built = executor::build(&file, &source, &options, &registry, &runtime);
+    let result = built.map_err(anyhow::Error::from).and_then(|image| {
+        write_outputs(&settings, &image, &registry, &runtime)?;
+        Ok(image)
+    });
+    if let Err(e) = std::fs::remove_dir_all(&work_dir) {
+        tracing::warn!(
+            "cannot remove the work directory {}: {e}",
+            work_dir.display()
+        );
+    }
+    let image = match result {
+        Ok(image) => image,
+        Err(err) => {
+            let code = err
+                .downcast_ref::<executor::Error>()
+                .and_then(executor::Error::exit_code);
+            return match code {
+                Some(code) => {
+                    eprint!("{}", crate::report::render(&err));
+                    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+                }
+                None => Err(err),
+            };
+        }
+    };
+    tracing::info!(
+        "built {} ({} bytes, {} layers, {} new) in {:.1}s",
+        image.digest(),
+        image.size(),
+        image.layers.len(),
+        image.new_layers,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Flags whose behaviour the executor does not have yet: an error, never silently ignored.
+fn refuse_unsupported(settings: &BuildSettings) -> Result<(), NotSupported> {
+    let refuse = |what| Err(NotSupported { what });
+    if settings.cache.enabled {
+        return refuse("the layer cache (--cache)");
+    }
+    if settings.snapshot.single_snapshot {
+        return refuse("--single-snapshot");
+    }
+    if !matches!(settings.context.source, ContextSource::Dir(_)) {
+        return refuse("a build context other than a local directory");
+    }
+    Ok(())
+}
+
+/// A fresh directory for this build's rootfs, layers and blobs, under the kaniko dir.
+fn work_dir(kaniko_dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let dir = kaniko_dir
+        .join("builds")
+        .join(format!("{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the work directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn oci_platform(p: &crate::settings::platform::Platform) -> kiln_oci::Platform {
+    kiln_oci::Platform {
+        os: p.os.clone(),
+        architecture: p.architecture.clone(),
+        variant: p.variant.clone(),
+        os_version: p.os_version.clone(),
+        ..kiln_oci::Platform::default()
+    }
+    .normalized()
+}
+
+/// The library's options for these settings.
+fn build_options(
+    settings: &BuildSettings,
+    work_dir: PathBuf,
+) -> anyhow::Result<executor::BuildOptions> {
+    let args: Vec<String> = settings
+        .build_args
+        .iter()
+        .map(|a| format!("{}={}", a.name, a.value))
+        .collect();
+    let build_args = kiln_build::BuildArgs::parse(&args, |_| None)?;
+    let host = crate::settings::platform::Platform::host();
+    let layers = &settings.layers;
+    let clamp = match (layers.source_date_epoch, layers.reproducible) {
+        (Some(epoch), _) => Some(i64::try_from(epoch).unwrap_or(i64::MAX)),
+        (None, true) => Some(0),
+        (None, false) => None,
+    };
+    let clock = match (layers.source_date_epoch, layers.reproducible) {
+        (Some(epoch), _) => Clock::at_unix(epoch),
+        (None, true) => Clock::at_unix(0),
+        (None, false) => Clock::now(),
+    };
+    let cache_dir = &settings.cache.dir;
+    Ok(executor::BuildOptions {
+        plan: kiln_build::PlanOptions {
+            build_args,
+            target: settings.target.clone(),
+            skip_unused_stages: settings.skip_unused_stages,
+            target_platform: oci_platform(&settings.platform),
+            build_platform: oci_platform(&host),
+        },
+        work_dir,
+        cache: cache_dir
+            .is_dir()
+            .then(|| warm::BaseImageCache::new(cache_dir, settings.cache.ttl)),
+        isolation: match settings.isolation {
+            Isolation::Auto => kiln_sandbox::Isolation::Auto,
+            Isolation::Chroot => kiln_sandbox::Isolation::Chroot,
+            Isolation::Rootless => kiln_sandbox::Isolation::Rootless,
+            Isolation::None => kiln_sandbox::Isolation::None,
+        },
+        layer: kiln_fs::layer::LayerOptions {
+            compression: match layers.compression {
+                Compression::Gzip => kiln_fs::layer::Compression::Gzip,
+                Compression::Zstd => kiln_fs::layer::Compression::Zstd,
+            },
+            level: layers
+                .compression_level
+                .map(|l| i32::try_from(l).unwrap_or(i32::MAX)),
+            threads: 0,
+            clamp_mtime: clamp,
+        },
+        snapshot_mode: match settings.snapshot.mode {
+            SnapshotMode::Full => kiln_fs::snapshot::SnapshotMode::Full,
+            SnapshotMode::Redo => kiln_fs::snapshot::SnapshotMode::Redo,
+            SnapshotMode::Time => kiln_fs::snapshot::SnapshotMode::Time,
+        },
+        ignore_paths: settings.snapshot.ignore_paths.clone(),
+        labels: settings.labels.iter().cloned().collect(),
+        explicit_platform: settings.platform != host,
+        clock,
+    })
+}
+
+/// Pushes and writes every output the settings ask for, then the digest files.
+fn write_outputs(
+    settings: &BuildSettings,
+    image: &executor::BuiltImage,
+    registry: &kiln_registry::RegistryClient,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    let destinations = &settings.push.destinations;
+    let outputs = &settings.outputs;
+    if let Some(path) = &outputs.tar_path {
+        output::write_tarball(image, path, destinations)?;
+        tracing::info!("wrote the image tarball {}", path.display());
+    }
+    if let Some(path) = &outputs.oci_layout_path {
+        output::write_layout(image, path)?;
+        tracing::info!("wrote the image to the OCI layout {}", path.display());
+    }
+    if settings.push.enabled && !destinations.is_empty() {
+        output::push(image, destinations, registry, runtime)?;
+    } else {
+        tracing::info!("not pushing (--no-push or no --destination)");
+    }
+    let digest = image.digest();
+    let names: Vec<String> = destinations.iter().map(ToString::to_string).collect();
+    if let Some(path) = &outputs.digest_file {
+        kiln_oci::write_output_file(path, &kiln_oci::format_digest_file(&digest))?;
+    }
+    if let Some(path) = &outputs.image_name_with_digest_file {
+        let bytes = kiln_oci::format_image_name_with_digest_file(&names, &digest)?;
+        kiln_oci::write_output_file(path, &bytes)?;
+    }
+    if let Some(path) = &outputs.image_name_tag_with_digest_file {
+        let bytes = kiln_oci::format_image_name_tag_with_digest_file(&names, &digest)?;
+        kiln_oci::write_output_file(path, &bytes)?;
+    }
+    if let Some(dir) = &outputs.builder_output {
+        if settings.push.enabled && !names.is_empty() {
+            let bytes = kiln_oci::format_builder_output_images(&names, &digest);
+            let path = dir.join(kiln_oci::BUILDER_OUTPUT_FILE);
+            kiln_oci::write_output_file(&path, &bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// `kiln warm` / `warmer`: pull every image asked for into `--cache-dir`. A failed image is

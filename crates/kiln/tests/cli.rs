@@ -10,7 +10,23 @@ use predicates::prelude::*;
 use tempfile::TempDir;
 
 const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-const BUILD_STOP: &str = "error: building images is not supported yet";
+/// The Dockerfile of these tests: valid flags get past settings resolution and stop at its
+/// second line, before anything is pulled or pushed.
+const STOP_DOCKERFILE: &str = "FROM scratch\nSTOP_AFTER_SETTINGS\n";
+
+/// Whether a build got past settings resolution: it stopped at the Dockerfile's unknown
+/// instruction, or at a context or flag the executor refuses before reading it.
+fn stopped(stderr: &str) -> bool {
+    [
+        "unknown instruction STOP_AFTER_SETTINGS",
+        "a build context other than a local directory is not supported yet",
+        "building from a remote build context is not supported yet",
+        "the layer cache (--cache) is not supported yet",
+        "--single-snapshot is not supported yet",
+    ]
+    .iter()
+    .any(|s| stderr.contains(s))
+}
 /// What `kiln warm` ends with once every flag was accepted and the warmer ran, here for an
 /// image that is not a valid reference, so that no test reaches a registry.
 const WARM_RAN: &str = "error: failed to warm any of the";
@@ -25,6 +41,13 @@ fn kiln() -> Command {
 
 /// A directory holding a Dockerfile, used as the build context.
 fn context() -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("Dockerfile"), STOP_DOCKERFILE).expect("write Dockerfile");
+    dir
+}
+
+/// A context whose Dockerfile the warmer reads: one base, no bases to pull.
+fn warm_context() -> TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write Dockerfile");
     dir
@@ -194,14 +217,14 @@ fn every_executor_flag_is_accepted_with_its_documented_value() {
         }
         let out = cmd.args(flag_args(row)).output().expect("kiln runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(BUILD_STOP), "--{}: {stderr}", row.flag);
+        assert!(stopped(&stderr), "--{}: {stderr}", row.flag);
         assert_eq!(out.status.code(), Some(1), "--{}", row.flag);
     }
 }
 
 #[test]
 fn every_warmer_flag_is_accepted_with_its_documented_value() {
-    let ctx = context();
+    let ctx = warm_context();
     for row in flag_table()
         .iter()
         .filter(|r| r.tool == "warmer" && r.flag != "help")
@@ -235,9 +258,10 @@ fn short_forms_match_kaniko() {
         ])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(BUILD_STOP));
+        .stderr(predicate::function(|s: &str| stopped(s)));
+    let warm_ctx = warm_context();
     kiln()
-        .current_dir(ctx.path())
+        .current_dir(warm_ctx.path())
         .args([
             "warm",
             "-i",
@@ -274,12 +298,12 @@ fn booleans_take_pflag_forms() {
             .output()
             .expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let want = if builds {
-            BUILD_STOP
+        let stops = if builds {
+            stopped(&stderr)
         } else {
-            "you must provide --destination, or use --no-push"
+            stderr.contains("you must provide --destination, or use --no-push")
         };
-        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(stops, "{args:?}: {stderr}");
         assert_eq!(out.status.code(), Some(1), "{args:?}");
     }
     kiln()
@@ -335,7 +359,7 @@ fn log_levels_ignore_case_and_accept_warning() {
             .args(["build", &dir, "--no-push", "-v", level])
             .assert()
             .code(1)
-            .stderr(predicate::str::contains(BUILD_STOP));
+            .stderr(predicate::function(|s: &str| stopped(s)));
     }
 }
 
@@ -407,7 +431,7 @@ fn invoked_as_executor_it_takes_build_flags_directly() {
         ])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(BUILD_STOP));
+        .stderr(predicate::function(|s: &str| stopped(s)));
     let help = Command::new(&executor)
         .arg("--help")
         .output()
@@ -458,7 +482,7 @@ fn invoked_through_a_symlink_named_executor_it_is_the_executor() {
         .arg(format!("--context={}", ctx.path().display()))
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(BUILD_STOP));
+        .stderr(predicate::function(|s: &str| stopped(s)));
     Command::new(&link)
         .env_clear()
         .arg("build")

@@ -7,7 +7,23 @@ use predicates::prelude::*;
 use tempfile::TempDir;
 
 const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-const BUILD_STOP: &str = "error: building images is not supported yet";
+/// The Dockerfile of these tests: valid flags get past settings resolution and stop at its
+/// second line, before anything is pulled or pushed.
+const STOP_DOCKERFILE: &str = "FROM scratch\nSTOP_AFTER_SETTINGS\n";
+
+/// Whether a build got past settings resolution: it stopped at the Dockerfile's unknown
+/// instruction, or at a context or flag the executor refuses before reading it.
+fn stopped(stderr: &str) -> bool {
+    [
+        "unknown instruction STOP_AFTER_SETTINGS",
+        "a build context other than a local directory is not supported yet",
+        "building from a remote build context is not supported yet",
+        "the layer cache (--cache) is not supported yet",
+        "--single-snapshot is not supported yet",
+    ]
+    .iter()
+    .any(|s| stderr.contains(s))
+}
 
 /// A build context with a Dockerfile, and `kiln build --context=<it>` with an empty
 /// environment.
@@ -18,7 +34,7 @@ struct Build {
 impl Build {
     fn new() -> Self {
         let ctx = tempfile::tempdir().expect("temp dir");
-        std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\n").expect("write");
+        std::fs::write(ctx.path().join("Dockerfile"), STOP_DOCKERFILE).expect("write");
         Self { ctx }
     }
 
@@ -51,7 +67,7 @@ impl Build {
         all.extend_from_slice(args);
         let (code, stderr) = self.run(&all, vars);
         assert_eq!(code, Some(1), "{stderr}");
-        assert!(stderr.contains(BUILD_STOP), "{args:?} {vars:?}: {stderr}");
+        assert!(stopped(&stderr), "{args:?} {vars:?}: {stderr}");
         stderr
             .lines()
             .find(|l| l.contains("resolved build settings"))
@@ -197,7 +213,7 @@ fn refusals_name_the_flag_and_say_what_was_expected() {
             stderr.contains(want),
             "{args:?} {vars:?}: want {want:?} in {stderr}"
         );
-        assert!(!stderr.contains(BUILD_STOP), "{args:?} was accepted");
+        assert!(!stopped(&stderr), "{args:?} was accepted");
     }
 }
 

@@ -1,0 +1,238 @@
+//! `kiln build` end to end: a Dockerfile built on the test registry's busybox, pushed, then
+//! inspected with `skopeo` and pulled and run with `docker`; a `--no-push --tar-path` build
+//! loaded with `docker load`; a failing RUN's exit code; a stage built FROM an earlier one;
+//! and what is refused with a clear error. Tests that need the registry, root and Docker are
+//! ignored unless run with `--include-ignored` after `scripts/testenv up`.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use kiln_testsupport::{TestEnv, env};
+use tempfile::TempDir;
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+
+/// A build directory holding `dockerfile`, with a kaniko dir inside it.
+fn context(dockerfile: &str) -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile written");
+    dir
+}
+
+/// Runs `kiln build` in `dir` with `args`, plain log lines and a cleared environment.
+fn build(dir: &Path, args: &[&str]) -> Output {
+    let kaniko = dir.join("kaniko");
+    let out = Command::new(KILN)
+        .env_clear()
+        .args(["build", "--log-format=text", "--context"])
+        .arg(dir)
+        .arg("--dockerfile")
+        .arg(dir.join("Dockerfile"))
+        .arg("--kaniko-dir")
+        .arg(&kaniko)
+        .args(args)
+        .output()
+        .expect("kiln runs");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A repository name unique to this test run.
+fn destination(env: &TestEnv, name: &str) -> String {
+    format!(
+        "{}/kiln-build-{name}-{}:test",
+        env.registry,
+        std::process::id()
+    )
+}
+
+fn tool(program: &str, args: &[&str]) -> Output {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    eprintln!(
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout_of(program: &str, args: &[&str]) -> String {
+    let out = tool(program, args);
+    assert!(out.status.success(), "{program} {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn config_of(image: &str) -> serde_json::Value {
+    let text = stdout_of(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--config",
+            &format!("docker://{image}"),
+        ],
+    );
+    serde_json::from_str(&text).expect("config is json")
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn env_workdir_and_run_are_pushed_and_run_under_docker() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\n\
+         ENV GREETING=hi\n\
+         WORKDIR /app\n\
+         RUN echo $GREETING > /hello && rm /bin/zcat && chmod 700 /app\n\
+         CMD [\"cat\", \"/hello\"]\n",
+        env.registry
+    ));
+    let dest = destination(&env, "run");
+    let digest_file = dir.path().join("digest");
+    let out = build(
+        dir.path(),
+        &[
+            "--destination",
+            &dest,
+            "--digest-file",
+            digest_file.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[stage 1/1] step 3/4: RUN echo $GREETING"));
+    let digest = std::fs::read_to_string(&digest_file).expect("digest file");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    let config = config_of(&dest);
+    assert_eq!(config["config"]["WorkingDir"], "/app");
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["cat", "/hello"])
+    );
+    let env_list = config["config"]["Env"].as_array().expect("Env");
+    assert!(env_list.iter().any(|e| e == "GREETING=hi"), "{env_list:?}");
+    let history = config["history"].as_array().expect("history");
+    let layers = config["rootfs"]["diff_ids"].as_array().expect("diff_ids");
+    let with_layer = history.iter().filter(|h| h["empty_layer"] != true).count();
+    assert_eq!(with_layer, layers.len());
+    assert_eq!(layers.len(), 3, "base, WORKDIR and RUN");
+
+    let pulled = tool("docker", &["pull", &dest]);
+    assert!(pulled.status.success());
+    assert_eq!(stdout_of("docker", &["run", "--rm", &dest]), "hi\n");
+    let checks = "stat -c %a /app; test ! -e /bin/zcat && echo gone; pwd";
+    let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", checks]);
+    assert_eq!(got, "700\ngone\n/app\n");
+    tool("docker", &["rmi", &dest]);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn no_push_tar_path_is_loaded_by_docker() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\nRUN echo from-tarball > /t\nCMD [\"cat\", \"/t\"]\n",
+        env.registry
+    ));
+    let dest = destination(&env, "tarball");
+    let tar = dir.path().join("image.tar");
+    let out = build(
+        dir.path(),
+        &[
+            "--no-push",
+            "--destination",
+            &dest,
+            "--tar-path",
+            tar.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inspect = tool(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &format!("docker://{dest}")],
+    );
+    assert!(!inspect.status.success(), "--no-push pushed the image");
+    let loaded = stdout_of("docker", &["load", "-i", tar.to_str().expect("utf-8")]);
+    assert!(loaded.contains(&dest), "{loaded}");
+    assert_eq!(
+        stdout_of("docker", &["run", "--rm", &dest]),
+        "from-tarball\n"
+    );
+    tool("docker", &["rmi", &dest]);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_failing_run_gives_its_exit_code_and_pushes_nothing() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\nRUN echo before > /before\nRUN exit 7\n",
+        env.registry
+    ));
+    let dest = destination(&env, "failing");
+    let out = build(dir.path(), &["--destination", &dest]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert!(stderr(&out).contains("exit 7"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("3:1: stage 0"), "{}", stderr(&out));
+    let inspect = tool(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &format!("docker://{dest}")],
+    );
+    assert!(!inspect.status.success(), "a failed build pushed its tag");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_stage_built_from_an_earlier_stage_keeps_its_files_and_config() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest AS first\n\
+         ENV FROM_FIRST=yes\n\
+         RUN echo one > /one\n\
+         FROM first\n\
+         RUN cat /one > /two && echo $FROM_FIRST >> /two\n\
+         CMD [\"cat\", \"/two\"]\n",
+        env.registry
+    ));
+    let dest = destination(&env, "stages");
+    let out = build(dir.path(), &["--destination", &dest]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[stage 2/2] step 1/2: RUN cat /one"));
+    let config = config_of(&dest);
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().map(Vec::len),
+        Some(3),
+        "base, first stage's RUN, second stage's RUN"
+    );
+    assert!(tool("docker", &["pull", &dest]).status.success());
+    assert_eq!(stdout_of("docker", &["run", "--rm", &dest]), "one\nyes\n");
+    tool("docker", &["rmi", &dest]);
+}
+
+#[test]
+fn copy_is_refused_naming_its_line() {
+    let dir = context("FROM scratch\nCOPY a /a\n");
+    let out = build(dir.path(), &["--no-push"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("2:1: stage 0: COPY is not supported yet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_mount_is_refused_naming_the_feature() {
+    let dir = context("FROM scratch\nRUN --mount=type=cache,target=/c true\n");
+    let out = build(dir.path(), &["--no-push"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("RUN --mount is not supported yet"), "{err}");
+}
