@@ -280,21 +280,56 @@ fn exclude_patterns_skip_paths_below_the_source() {
 }
 
 #[test]
+fn parents_keep_the_source_path_below_the_root_or_the_pivot() {
+    // (sources, dest, files expected in the rootfs)
+    let cases: &[(&[&str], &str, &[&str])] = &[
+        (
+            &["x/a.txt", "y/a.txt"],
+            "/p/",
+            &["/p/x/a.txt", "/p/y/a.txt"],
+        ),
+        (&["x/*.txt"], "/p", &["/p/x/a.txt", "/p/x/b.txt"]),
+        (&["./x/./deep/c.txt"], "/p/", &["/p/deep/c.txt"]),
+        (&["x/deep"], "/p/", &["/p/x/deep/c.txt"]),
+    ];
+    for (sources, dest, expected) in cases {
+        let f = fixture();
+        f.file("x/a.txt", "a");
+        f.file("x/b.txt", "b");
+        f.file("x/deep/c.txt", "c");
+        f.file("y/a.txt", "a");
+        fs::set_permissions(f.context.join("x"), fs::Permissions::from_mode(0o750)).expect("chmod");
+        let mut o = op(sources, dest);
+        o.parents = true;
+        f.run(&o, None)
+            .unwrap_or_else(|e| panic!("{sources:?}: {e}"));
+        for path in *expected {
+            assert!(f.out(path).is_file(), "{sources:?}: no {path}");
+        }
+        if sources[0].starts_with("x/") {
+            let mode = fs::metadata(f.out("/p/x")).expect("stat").mode() & 0o7777;
+            assert_eq!(mode, 0o750, "{sources:?}: parent keeps its source mode");
+        }
+    }
+}
+
+#[test]
 fn unsupported_forms_fail_by_name() {
     let f = fixture();
     f.file("a.txt", "a");
-    let mut parents = op(&["a.txt"], "/x/");
-    parents.parents = true;
-    assert!(matches!(
-        f.run(&parents, None),
-        Err(Error::ParentsUnsupported)
-    ));
     let mut url = op(&["https://user:pw@example.com/f.tar"], "/x/");
     url.add = true;
     let err = f.run(&url, None).expect_err("url");
     assert_eq!(
         err.to_string(),
         "ADD from a URL is not supported yet: https://example.com/f.tar"
+    );
+    let err = f
+        .run(&op(&["git@github.com:o/r.git"], "/x/"), None)
+        .expect_err("git");
+    assert_eq!(
+        err.to_string(),
+        "source can't be a URL for COPY: git@github.com:..."
     );
 }
 
@@ -338,6 +373,25 @@ fn add_extracts_plain_gzip_and_zstd_archives_by_content() {
         assert_eq!(
             written(&copied),
             ["copied".to_owned(), format!("copied/{name}")]
+        );
+    }
+}
+
+#[test]
+fn add_of_a_bzip2_or_xz_file_names_the_format() {
+    let inputs: [(&str, &[u8], &str); 2] = [
+        ("a.tar.bz2", b"BZh91AY&SY....", "bzip2"),
+        ("a.tar.xz", b"\xfd7zXZ\x00....", "xz"),
+    ];
+    for (name, bytes, format) in inputs {
+        let f = fixture();
+        fs::write(f.context.join(name), bytes).expect("write");
+        let mut o = op(&[name], "/d/");
+        o.add = true;
+        let err = f.run(&o, None).expect_err(name);
+        assert_eq!(
+            err.to_string(),
+            format!("cannot ADD archive /{name}: {format} archives are not supported yet")
         );
     }
 }

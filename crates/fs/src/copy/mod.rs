@@ -18,7 +18,9 @@
 //! - `.dockerignore` hides context paths ([`Source::context`]), `--exclude` hides paths below
 //!   each source;
 //! - ADD extracts a local tar archive (plain, gzip or zstd, recognised by content) into `dest`;
-//!   bzip2 and xz archives, URL sources and `--parents` fail with an error naming them.
+//!   bzip2 and xz archives and URL sources fail with an error naming them;
+//! - `--parents` keeps each source's path below the root, or below a `/./` pivot in it, with
+//!   the parent directories it names taking their metadata from the source.
 //!
 //! Returns the destination paths written (for [`crate::layer::Changes`]) and a digest of what
 //! was copied (source path, type, mode and owner as written, content, link target, xattrs; not
@@ -61,7 +63,7 @@ pub struct CopyOp {
     pub chmod: Option<String>,
     /// `--exclude` patterns.
     pub exclude: Vec<String>,
-    /// `--parents`.
+    /// `--parents`: keep the sources' paths (below a `/./` pivot when one is written).
     pub parents: bool,
     /// ADD rather than COPY: local archives are extracted, URLs are refused.
     pub add: bool,
@@ -81,8 +83,6 @@ pub struct Copied {
 /// A COPY/ADD error, naming the source or destination path it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("COPY --parents is not supported yet")]
-    ParentsUnsupported,
     #[error("ADD from a URL is not supported yet: {url}")]
     AddUrl { url: String },
     #[error("source can't be a URL for COPY: {url}")]
@@ -147,9 +147,6 @@ pub fn digest(source: &Source, dest: &Root, op: &CopyOp) -> Result<Digest, Error
 }
 
 fn run(source: &Source, dest: &Root, op: &CopyOp, dry: bool) -> Result<Copied, Error> {
-    if op.parents {
-        return Err(Error::ParentsUnsupported);
-    }
     for src in &op.sources {
         if let Some(url) = url_of(src) {
             return Err(if op.add {
@@ -183,19 +180,34 @@ fn run(source: &Source, dest: &Root, op: &CopyOp, dry: bool) -> Result<Copied, E
         Path::new("/").join(&op.workdir).join(&op.dest)
     };
     let dest_is_dir = op.dest.ends_with('/')
+        || op.parents
         || op.dest.is_empty()
         || op.dest == "."
         || op.sources.len() > 1
         || wildcard;
     for src in &op.sources {
+        let pivot = parents_pivot(src);
         for found in source.resolve(src)? {
-            copier.copy_source(&found, &dest_path, dest_is_dir, op.add)?;
+            if op.parents {
+                copier.copy_with_parents(&found, &pivot, &dest_path)?;
+            } else {
+                copier.copy_source(&found, &dest_path, dest_is_dir, op.add)?;
+            }
         }
     }
     Ok(Copied {
         changes: copier.changes,
         digest: copier.hash.finish_as(),
     })
+}
+
+/// Where `COPY --parents` starts keeping a source's path: after a `/./` in it (BuildKit's
+/// pivot), else at the root. Only the part before the pivot is returned, as an in-root path.
+fn parents_pivot(src: &str) -> PathBuf {
+    let before = src.split_once("/./").map_or("", |(before, _)| before);
+    let mut pivot = PathBuf::from("/");
+    pivot.extend(resolve::clean(Path::new(before)));
+    pivot
 }
 
 /// The source as a redacted URL when it is one (`scheme://`, or a git SSH address).

@@ -35,6 +35,8 @@ pub(super) struct Found {
     pub path: PathBuf,
     /// The last component as the source named it (before following a symlink).
     pub name: OsString,
+    /// The in-root path as the source named it, wildcards expanded (absolute, clean).
+    pub named: PathBuf,
     /// `lstat` of `path`, which is not a symlink.
     pub stat: Stat,
 }
@@ -135,6 +137,7 @@ impl Source {
                         .file_name()
                         .map(ToOwned::to_owned)
                         .unwrap_or_default(),
+                    named: normal(&candidate),
                     path,
                     stat,
                 }),

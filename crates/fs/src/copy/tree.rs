@@ -79,6 +79,49 @@ impl Copier<'_> {
         self.copy_node(&found.path, &target, &found.stat)
     }
 
+    /// `COPY --parents`: copies `found` to `dest/<its path below pivot>`. The directories on
+    /// that path are created from their source directories (mode, owner, mtime), as BuildKit's
+    /// include-pattern copy does; `dest` itself and above are implicit parents.
+    pub fn copy_with_parents(
+        &mut self,
+        found: &Found,
+        pivot: &Path,
+        dest: &Path,
+    ) -> Result<(), Error> {
+        let rel = found
+            .named
+            .strip_prefix(pivot)
+            .unwrap_or(&found.named)
+            .to_owned();
+        if self.excluded(&rel) {
+            return Ok(());
+        }
+        let target = dest.join(&rel);
+        if !self.dry {
+            self.create_parents(&dest.join("contents"))?;
+        }
+        let mut src_dir = pivot.to_owned();
+        let mut dst_dir = dest.to_owned();
+        let comps: Vec<_> = rel.components().collect();
+        for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+            src_dir.push(comp);
+            dst_dir.push(comp);
+            if self.dry || self.dst.open_dir(&dst_dir).is_ok() {
+                continue;
+            }
+            let Some(stat) = self.src.lstat(&src_dir)? else {
+                continue;
+            };
+            let mode = self.mode(stat.st_mode, true);
+            self.create_dir(&dst_dir, mode, Some(mtime(&stat)))?;
+        }
+        if FileType::from_raw_mode(found.stat.st_mode) == FileType::Directory {
+            self.copy_dir(&found.path, Path::new(""), &target, Some(&found.stat))
+        } else {
+            self.copy_node(&found.path, &target, &found.stat)
+        }
+    }
+
     /// The mode a created node gets: `--chmod` applied to `mode`, or `mode` itself.
     fn mode(&self, mode: u32, is_dir: bool) -> u32 {
         self.chmod
