@@ -221,6 +221,15 @@ fn build_options(
         labels: settings.labels.iter().cloned().collect(),
         explicit_platform: settings.platform != host,
         clock,
+        context: match (&settings.context.source, &settings.dockerfile) {
+            (ContextSource::Dir(dir), DockerfileSource::Path(dockerfile)) => {
+                Some(executor::ContextDir {
+                    dir: dir.clone(),
+                    dockerfile: dockerfile.clone(),
+                })
+            }
+            _ => None,
+        },
     })
 }
 

@@ -1,6 +1,7 @@
 //! `kiln build` end to end: a Dockerfile built on the test registry's busybox, pushed, then
 //! inspected with `skopeo` and pulled and run with `docker`; a `--no-push --tar-path` build
 //! loaded with `docker load`; a failing RUN's exit code; a stage built FROM an earlier one;
+//! COPY from the context with `.dockerignore`, `--chown` and `--chmod`;
 //! and what is refused with a clear error. Tests that need the registry, root and Docker are
 //! ignored unless run with `--include-ignored` after `scripts/testenv up`.
 
@@ -217,13 +218,58 @@ fn a_stage_built_from_an_earlier_stage_keeps_its_files_and_config() {
 }
 
 #[test]
-fn copy_is_refused_naming_its_line() {
-    let dir = context("FROM scratch\nCOPY a /a\n");
+#[ignore = "needs the test environment"]
+fn copy_from_the_context_is_owned_by_root_unless_chown_says_otherwise() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\n\
+         WORKDIR /srv\n\
+         COPY hello.txt ./\n\
+         COPY --chown=nobody --chmod=600 hello.txt /owned\n\
+         COPY ignored.txt /ignored\n",
+        env.registry
+    ));
+    std::fs::write(dir.path().join("hello.txt"), "hello\n").expect("file written");
+    std::fs::write(dir.path().join(".dockerignore"), "ignored.txt\n").expect("ignore written");
+    std::fs::write(dir.path().join("ignored.txt"), "no\n").expect("file written");
+    let out = build(dir.path(), &["--no-push"]);
+    assert!(!out.status.success(), ".dockerignore'd source was copied");
+    assert!(
+        stderr(&out).contains("5:1: stage 0: cannot copy"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}/busybox:latest\n\
+             WORKDIR /srv\n\
+             COPY hello.txt ./\n\
+             COPY --chown=nobody --chmod=600 hello.txt /owned\n",
+            env.registry
+        ),
+    )
+    .expect("Dockerfile written");
+    let dest = destination(&env, "copy");
+    let out = build(dir.path(), &["--destination", &dest]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(tool("docker", &["pull", &dest]).status.success());
+    let checks = "cat /srv/hello.txt; stat -c '%u:%g %a' /srv/hello.txt /owned";
+    let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", checks]);
+    assert_eq!(got, "hello\n0:0 644\n65534:65534 600\n");
+    tool("docker", &["rmi", &dest]);
+}
+
+#[test]
+fn copy_link_is_refused_naming_the_line() {
+    let dir = context("FROM scratch\nCOPY --link a /a\n");
+    std::fs::write(dir.path().join("a"), "a").expect("file written");
     let out = build(dir.path(), &["--no-push"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("2:1: stage 0: COPY is not supported yet"),
+        err.contains("2:1: stage 0: COPY --link is not supported yet"),
         "{err}"
     );
 }

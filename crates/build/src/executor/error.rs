@@ -42,6 +42,30 @@ pub enum Error {
         #[source]
         source: Box<kiln_sandbox::error::Error>,
     },
+    /// COPY or ADD failed.
+    #[error("{span}: {stage}: cannot copy")]
+    Copy {
+        span: Span,
+        stage: StageRef,
+        #[source]
+        source: Box<kiln_fs::copy::Error>,
+    },
+    /// `--chown` names a user or group the rootfs does not have.
+    #[error("{span}: {stage}: invalid --chown {value:?}")]
+    Chown {
+        span: Span,
+        stage: StageRef,
+        value: String,
+        #[source]
+        source: Box<kiln_sandbox::user::UserError>,
+    },
+    /// The build context could not be opened.
+    #[error("cannot open the build context {dir}")]
+    Context {
+        dir: PathBuf,
+        #[source]
+        source: Box<kiln_fs::context::Error>,
+    },
     /// A base image could not be resolved or read from its registry.
     #[error("cannot pull base image {image}")]
     Pull {

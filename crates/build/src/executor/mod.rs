@@ -5,7 +5,8 @@
 //! from `--cache-dir` or the registry for the stage's platform), the ONBUILD triggers of that
 //! base, then each instruction in order with a step header (`[stage 1/2] step 3/7: RUN make`):
 //! metadata instructions through [`crate::exec::apply`], WORKDIR's directory and RUN in the
-//! stage rootfs with a layer when something changed ([`step`]). The rootfs is extracted only
+//! stage rootfs with a layer when something changed (`step`), COPY and ADD from the build
+//! context with a layer of what they wrote (`files`). The rootfs is extracted only
 //! when a stage has a step that needs the filesystem. The target stage's config is finished
 //! (`--label`, an explicit platform, `created` from the [`Clock`]) and the image assembled
 //! as a manifest whose media types follow the base image's family (OCI when a layer is zstd,
@@ -18,6 +19,7 @@
 
 pub mod base;
 mod error;
+mod files;
 pub mod output;
 mod step;
 
@@ -34,6 +36,7 @@ use kiln_sandbox::{Isolation, Sandbox};
 
 pub use base::{LayerBlob, StageImage};
 pub use error::Error;
+pub use files::ContextDir;
 
 use crate::exec::{self, Clock, StageState};
 use crate::plan::{Base, Plan, PlanOptions};
@@ -58,6 +61,8 @@ pub struct BuildOptions {
     /// Whether `--custom-platform` was given: the image then says that platform.
     pub explicit_platform: bool,
     pub clock: Clock,
+    /// Where COPY and ADD read from; `None` fails them.
+    pub context: Option<ContextDir>,
 }
 
 /// The target stage's image, its blobs on disk.
@@ -119,6 +124,7 @@ pub fn build(
         sandbox: Sandbox::current_exe(),
         isolation: None,
         done: BTreeMap::new(),
+        context_source: None,
     };
     let total = plan.stages.len();
     for (position, planned) in plan.stages.iter().enumerate() {
@@ -150,6 +156,8 @@ struct Executor<'a> {
     /// The isolation `auto` resolved to, chosen at the first RUN.
     isolation: Option<Isolation>,
     done: BTreeMap<usize, DoneStage>,
+    /// The build context, opened at the first COPY or ADD.
+    context_source: Option<kiln_fs::copy::Source>,
 }
 
 impl Executor<'_> {
@@ -334,8 +342,37 @@ impl Executor<'_> {
             dir: &layer_dir,
         };
         match instruction {
-            Instruction::Copy(_) => Err(unsupported("COPY")),
-            Instruction::Add(_) => Err(unsupported("ADD")),
+            Instruction::Copy(copy) => {
+                if copy.from.is_some() {
+                    return Err(unsupported("COPY --from"));
+                }
+                let file_step = files::FileStep {
+                    args: exec::copy_args(state, copy)?,
+                    files: &copy.files,
+                    parents: copy.parents,
+                    add: false,
+                    span: copy.files.span,
+                    step,
+                };
+                self.copy(state, image, rootfs, &file_step, &settings)
+            }
+            Instruction::Add(add) => {
+                if add.checksum.is_some() {
+                    return Err(unsupported("ADD --checksum"));
+                }
+                if add.keep_git_dir {
+                    return Err(unsupported("ADD --keep-git-dir"));
+                }
+                let file_step = files::FileStep {
+                    args: exec::add_args(state, add)?,
+                    files: &add.files,
+                    parents: false,
+                    add: true,
+                    span: add.files.span,
+                    step,
+                };
+                self.copy(state, image, rootfs, &file_step, &settings)
+            }
             Instruction::Run(run) => {
                 step::check_run_flags(run, &stage)?;
                 let rootfs = rootfs.ok_or_else(|| unsupported("RUN without a rootfs"))?;
@@ -388,6 +425,48 @@ impl Executor<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+impl Executor<'_> {
+    fn copy(
+        &mut self,
+        state: &mut StageState,
+        image: &mut StageImage,
+        rootfs: Option<&mut step::Rootfs>,
+        file_step: &files::FileStep<'_>,
+        settings: &step::LayerSettings<'_>,
+    ) -> Result<(), Error> {
+        let stage = state.stage.clone();
+        let unsupported = |feature: &str| Error::NotSupported {
+            span: file_step.span,
+            stage: stage.clone(),
+            feature: feature.to_owned(),
+        };
+        let keyword = if file_step.add { "ADD" } else { "COPY" };
+        let context = self
+            .options
+            .context
+            .as_ref()
+            .ok_or_else(|| unsupported(&format!("{keyword} without a build context")))?;
+        let rootfs = rootfs.ok_or_else(|| unsupported(&format!("{keyword} without a rootfs")))?;
+        if self.context_source.is_none() {
+            self.context_source = Some(context.source()?);
+        }
+        let source = self
+            .context_source
+            .as_ref()
+            .ok_or_else(|| unsupported("the build context"))?;
+        let workdir = state.config.config.working_dir.clone().unwrap_or_default();
+        let history = self.options.clock.layer(&file_step.args.created_by);
+        match files::copy(file_step, source, rootfs, &workdir, settings, &stage)? {
+            Some((blob, diff_id)) => {
+                state.config.push_layer(diff_id, history);
+                image.layers.push(blob);
+            }
+            None => state.config.push_empty_step(history),
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 //! layer each makes.
 //!
 //! Owns: refusing what the executor does not run yet (`RUN --mount`, `--network` other than
-//! `default`, `--security`, COPY and ADD), naming the feature and the line; starting a RUN in
+//! `default`, `--security`), naming the feature and the line; starting a RUN in
 //! the stage rootfs with the network files and heredoc script mounted, streaming its output
 //! with a step prefix; and turning what a step changed into a layer: a walk of the rootfs
 //! compared with the one before the step ([`kiln_fs::snapshot`]), the diff written as a layer
@@ -168,6 +168,17 @@ pub fn snapshot_layer(
         return Ok(None);
     }
     let changes = diff.to_changes().map_err(snap_error)?;
+    write_layer(&rootfs.path, &changes, settings, stage, step).map(Some)
+}
+
+/// Writes `changes`, read from `root`, as a layer blob of the work area.
+pub fn write_layer(
+    root: &Path,
+    changes: &kiln_fs::layer::Changes,
+    settings: &LayerSettings<'_>,
+    stage: &StageRef,
+    step: usize,
+) -> Result<(LayerBlob, kiln_oci::DiffId), Error> {
     std::fs::create_dir_all(settings.dir).map_err(|source| Error::Io {
         path: settings.dir.to_owned(),
         source,
@@ -175,23 +186,24 @@ pub fn snapshot_layer(
     let dest = settings
         .dir
         .join(format!("stage{}-step{step}.layer", stage.index));
-    let written = kiln_fs::layer::write(&rootfs.path, &changes, &dest, settings.options).map_err(
-        |source| Error::Layer {
-            stage: stage.clone(),
-            step,
-            source: Box::new(source),
-        },
-    )?;
+    let written =
+        kiln_fs::layer::write(root, changes, &dest, settings.options).map_err(|source| {
+            Error::Layer {
+                stage: stage.clone(),
+                step,
+                source: Box::new(source),
+            }
+        })?;
     let media_type = MediaType::layer(settings.family, oci_compression(written.compression));
     let descriptor = Descriptor::new(media_type, written.digest.clone(), written.size);
-    Ok(Some((
+    Ok((
         LayerBlob {
             descriptor,
             path: written.path,
             source: None,
         },
         written.diff_id,
-    )))
+    ))
 }
 
 /// The manifest's word for a layer compression.

@@ -1,0 +1,135 @@
+//! COPY and ADD in a stage: their words expanded by [`crate::exec::copy_args`], their files
+//! copied by [`kiln_fs::copy`] from the build context, and a layer made of exactly what the
+//! copy wrote (no walk: the copy knows its paths; the snapshot is refreshed for later RUNs).
+//!
+//! Owns: resolving `--chown` names in the destination rootfs' `/etc/passwd` and `/etc/group`
+//! (as BuildKit does), the WORKDIR a relative destination resolves against, and refusing what
+//! is not built yet with an error naming it: `COPY --from`, `--link`, heredoc sources,
+//! `ADD --checksum`, `ADD --keep-git-dir`.
+//!
+//! Does not own: the copy semantics (`kiln_fs::copy`), the history text
+//! ([`crate::exec::copy_args`]). Reference: <https://docs.docker.com/reference/dockerfile/#copy>.
+
+use std::path::{Path, PathBuf};
+
+use kiln_dockerfile::Span;
+use kiln_dockerfile::instruction::Files;
+use kiln_fs::copy::{CopyOp, Source};
+
+use super::error::Error;
+use super::step::{self, LayerSettings, Rootfs};
+use crate::error::StageRef;
+use crate::exec::FileArgs;
+
+/// The build context as COPY and ADD read it.
+#[derive(Debug, Clone)]
+pub struct ContextDir {
+    /// The context directory (sub path applied).
+    pub dir: PathBuf,
+    /// The Dockerfile, whose `<Dockerfile>.dockerignore` wins over the context's.
+    pub dockerfile: PathBuf,
+}
+
+impl ContextDir {
+    /// The context as a copy source, `.dockerignore` applied.
+    pub fn source(&self) -> Result<Source, Error> {
+        let context_error = |source| Error::Context {
+            dir: self.dir.clone(),
+            source: Box::new(source),
+        };
+        let spec = self.dir.to_string_lossy();
+        let context =
+            kiln_fs::context::Context::open(&spec, &Default::default()).map_err(context_error)?;
+        let ignore = context
+            .ignore_for(&self.dockerfile)
+            .map_err(context_error)?;
+        context.source(ignore).map_err(context_error)
+    }
+}
+
+/// One COPY or ADD as the executor runs it.
+pub struct FileStep<'a> {
+    pub args: FileArgs,
+    pub files: &'a Files,
+    pub parents: bool,
+    pub add: bool,
+    pub span: Span,
+    pub step: usize,
+}
+
+/// Copies `file_step`'s sources from `source` into `rootfs` and returns the layer it made
+/// (`None` when the copy wrote nothing).
+pub fn copy(
+    file_step: &FileStep<'_>,
+    source: &Source,
+    rootfs: &mut Rootfs,
+    workdir: &str,
+    settings: &LayerSettings<'_>,
+    stage: &StageRef,
+) -> Result<Option<(super::LayerBlob, kiln_oci::DiffId)>, Error> {
+    let FileStep {
+        args, files, span, ..
+    } = file_step;
+    let unsupported = |feature: &str| Error::NotSupported {
+        span: *span,
+        stage: stage.clone(),
+        feature: feature.to_owned(),
+    };
+    let keyword = if file_step.add { "ADD" } else { "COPY" };
+    if files.link {
+        return Err(unsupported(&format!("{keyword} --link")));
+    }
+    if !args.heredocs.is_empty() {
+        return Err(unsupported(&format!("{keyword} with a heredoc source")));
+    }
+    let chown = match &args.chown {
+        None => None,
+        Some(value) => {
+            let user =
+                kiln_sandbox::user::resolve_in_rootfs(&rootfs.path, value).map_err(|source| {
+                    Error::Chown {
+                        span: *span,
+                        stage: stage.clone(),
+                        value: value.clone(),
+                        source: Box::new(source),
+                    }
+                })?;
+            Some((user.uid, user.gid))
+        }
+    };
+    let op = CopyOp {
+        sources: args.sources.clone(),
+        dest: args.dest.clone(),
+        workdir: PathBuf::from(if workdir.is_empty() { "/" } else { workdir }),
+        chown,
+        chmod: args.chmod.clone(),
+        exclude: files.excludes.clone(),
+        parents: file_step.parents,
+        add: file_step.add,
+    };
+    let copied = kiln_fs::copy::copy(source, &rootfs.root, &op).map_err(|source| Error::Copy {
+        span: *span,
+        stage: stage.clone(),
+        source: Box::new(source),
+    })?;
+    let paths: Vec<&Path> = copied.changes.iter().map(|(p, _)| p).collect();
+    rootfs
+        .snapshot
+        .refresh(paths, &rootfs.ignore)
+        .map_err(|source| Error::Snapshot {
+            stage: stage.clone(),
+            step: file_step.step,
+            source: Box::new(source),
+        })?;
+    if copied.changes.is_empty() {
+        return Ok(None);
+    }
+    step::write_layer(
+        &rootfs.path,
+        &copied.changes,
+        settings,
+        stage,
+        file_step.step,
+    )
+    .map(Some)
+}
