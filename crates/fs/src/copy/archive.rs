@@ -1,12 +1,13 @@
-//! ADD's local archives: a source file that is a tar stream (plain, gzip or zstd, recognised by
-//! its bytes, not its name) is extracted into the destination directory instead of copied.
+//! ADD's local archives: a source file that is a tar stream (plain, gzip, bzip2, xz or zstd,
+//! recognised by its bytes, not its name) is extracted into the destination directory instead
+//! of copied.
 //!
 //! Follows the Dockerfile reference (<https://docs.docker.com/reference/dockerfile/#adding-local-tar-archives>)
 //! and BuildKit's `AttemptUnpack`: the decompressed stream must start with a valid tar header,
 //! otherwise the file is copied as it is. Extraction goes through [`crate::extract`] as a
 //! context archive (devices and writes through the archive's own symlinks are refused), streaming
 //! from the file. The archive is read again, also streaming, to hash its bytes and to list what
-//! it wrote. bzip2 and xz are recognised and refused by name.
+//! it wrote.
 
 use std::ffi::OsStr;
 use std::io::{self, Read};
@@ -23,6 +24,9 @@ use crate::resolve::Root;
 /// The size of one tar header block.
 const BLOCK: usize = 512;
 
+/// Bytes enough to recognise every compression's magic.
+const MAGIC_LEN: u64 = 6;
+
 /// Extracts the source file `src` into the directory `dest` when it is an archive; returns
 /// whether it was one.
 pub(super) fn extract_if_archive(
@@ -32,40 +36,22 @@ pub(super) fn extract_if_archive(
     dest: &Path,
 ) -> Result<bool, Error> {
     let root = copier.src.root();
-    let head = {
-        let mut raw = open(root, src)?;
-        let mut prefix = Vec::with_capacity(BLOCK);
-        (&mut raw)
-            .take(BLOCK as u64)
-            .read_to_end(&mut prefix)
-            .map_err(|source| content(src, source))?;
-        match Compression::detect(&prefix) {
-            Err(format) => {
-                return Err(Error::ArchiveFormat {
-                    path: src.to_owned(),
-                    format,
-                });
-            }
-            Ok(Compression::None) => prefix,
-            Ok(_) => {
-                let mut head = Vec::with_capacity(BLOCK);
-                // A compressed file that does not decompress is not an archive: copy it as is.
-                let Ok(decoded) = decoder(open(root, src)?) else {
-                    return Ok(false);
-                };
-                if decoded.take(BLOCK as u64).read_to_end(&mut head).is_err() {
-                    return Ok(false);
-                }
-                head
-            }
-        }
+    // A file that does not decompress, or whose first block is not a tar header, is not an
+    // archive: it is copied as it is.
+    let mut head = Vec::with_capacity(BLOCK);
+    let Ok(decoded) = decoder(open(root, src)?) else {
+        return Ok(false);
     };
+    if decoded.take(BLOCK as u64).read_to_end(&mut head).is_err() {
+        return Ok(false);
+    }
     if !is_tar_header(&head) {
         return Ok(false);
     }
     copier.create_parents(dest)?;
     if copier.dst.open_dir(dest).is_err() {
-        copier.create_dir(dest, 0o755, None)?;
+        let mode = copier.mode(0o755, true);
+        copier.create_dir(dest, mode, None)?;
     }
     let options = extract::Options {
         source: extract::Source::Context,
@@ -77,7 +63,8 @@ pub(super) fn extract_if_archive(
         path: src.to_owned(),
         source,
     };
-    extract::extract_layer(copier.dst, open(root, src)?, &options).map_err(extracted)?;
+    let decoded = decoder(open(root, src)?).map_err(|source| content(src, source))?;
+    extract::extract_tar(copier.dst, decoded, &options).map_err(extracted)?;
     // The archive's bytes decide what it extracts to: they are its share of the digest.
     copier.hash_node(src, stat)?;
     let mut written: Vec<PathBuf> = Vec::new();
@@ -124,14 +111,17 @@ fn content(path: &Path, source: io::Error) -> Error {
     }
 }
 
-/// A reader of the decompressed bytes of `file` (plain, gzip or zstd, detected).
-fn decoder(mut file: std::fs::File) -> io::Result<Box<dyn Read>> {
+/// A reader of the decompressed bytes of `file`: plain, gzip, zstd, bzip2 or xz, recognised
+/// by their magic bytes.
+fn decoder(mut file: std::fs::File) -> io::Result<Box<dyn Read + Send>> {
     let mut prefix = Vec::new();
-    (&mut file).take(6).read_to_end(&mut prefix)?;
+    (&mut file).take(MAGIC_LEN).read_to_end(&mut prefix)?;
     let whole = io::Cursor::new(prefix.clone()).chain(file);
     Ok(match Compression::detect(&prefix) {
         Ok(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(whole)),
         Ok(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::new(whole)?),
+        Err("bzip2") => Box::new(bzip2::read::MultiBzDecoder::new(whole)),
+        Err("xz") => Box::new(liblzma::read::XzDecoder::new_multi_decoder(whole)),
         _ => Box::new(whole),
     })
 }

@@ -17,8 +17,8 @@
 //!   files are kept; symlinks are copied as symlinks; extended attributes of files are kept;
 //! - `.dockerignore` hides context paths ([`Source::context`]), `--exclude` hides paths below
 //!   each source;
-//! - ADD extracts a local tar archive (plain, gzip or zstd, recognised by content) into `dest`;
-//!   bzip2 and xz archives and URL sources fail with an error naming them;
+//! - ADD extracts a local tar archive (plain, gzip, bzip2, xz or zstd, recognised by content)
+//!   into `dest`; URL sources fail with an error naming them;
 //! - `--parents` keeps each source's path below the root, or below a `/./` pivot in it, with
 //!   the parent directories it names taking their metadata from the source.
 //!
@@ -125,8 +125,6 @@ pub enum Error {
         #[source]
         source: extract::Error,
     },
-    #[error("cannot ADD archive {path}: {format} archives are not supported yet")]
-    ArchiveFormat { path: PathBuf, format: &'static str },
     #[error("cannot record {path} in the layer")]
     Layer {
         path: PathBuf,

@@ -123,7 +123,7 @@ impl Copier<'_> {
     }
 
     /// The mode a created node gets: `--chmod` applied to `mode`, or `mode` itself.
-    fn mode(&self, mode: u32, is_dir: bool) -> u32 {
+    pub(super) fn mode(&self, mode: u32, is_dir: bool) -> u32 {
         self.chmod
             .as_ref()
             .map_or(mode & 0o7777, |chmod| chmod.apply(mode, is_dir))
