@@ -30,6 +30,7 @@
 //! `--link` layering, or heredoc sources (the caller writes those).
 
 mod archive;
+mod hash;
 mod mode;
 pub mod pattern;
 mod source;
