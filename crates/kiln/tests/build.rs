@@ -1,7 +1,7 @@
 //! `kiln build` end to end: a Dockerfile built on the test registry's busybox, pushed, then
 //! inspected with `skopeo` and pulled and run with `docker`; a `--no-push --tar-path` build
 //! loaded with `docker load`; a failing RUN's exit code; a stage built FROM an earlier one;
-//! COPY from the context with `.dockerignore`, `--chown` and `--chmod`;
+//! COPY from the context with `.dockerignore`, `--chown` and `--chmod`; `COPY --from` a stage;
 //! and what is refused with a clear error. Tests that need the registry, root and Docker are
 //! ignored unless run with `--include-ignored` after `scripts/testenv up`.
 
@@ -258,6 +258,31 @@ fn copy_from_the_context_is_owned_by_root_unless_chown_says_otherwise() {
     let checks = "cat /srv/hello.txt; stat -c '%u:%g %a' /srv/hello.txt /owned";
     let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", checks]);
     assert_eq!(got, "hello\n0:0 644\n65534:65534 600\n");
+    tool("docker", &["rmi", &dest]);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn copy_from_an_earlier_stage_by_name_and_index() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {reg}/busybox:latest AS builder\n\
+         RUN mkdir /out && echo built > /out/artifact\n\
+         FROM scratch AS files\n\
+         FROM {reg}/busybox:latest\n\
+         COPY --from=builder /out/artifact /app/\n\
+         COPY --from=0 /out /again\n\
+         CMD [\"cat\", \"/app/artifact\", \"/again/artifact\"]\n",
+        reg = env.registry
+    ));
+    let dest = destination(&env, "copy-from");
+    let out = build(dir.path(), &["--destination", &dest]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(tool("docker", &["pull", &dest]).status.success());
+    assert_eq!(
+        stdout_of("docker", &["run", "--rm", &dest]),
+        "built\nbuilt\n"
+    );
     tool("docker", &["rmi", &dest]);
 }
 

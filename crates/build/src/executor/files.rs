@@ -1,11 +1,13 @@
 //! COPY and ADD in a stage: their words expanded by [`crate::exec::copy_args`], their files
-//! copied by [`kiln_fs::copy`] from the build context, and a layer made of exactly what the
-//! copy wrote (no walk: the copy knows its paths; the snapshot is refreshed for later RUNs).
+//! copied by [`kiln_fs::copy`] from the build context or, with `--from`, from an earlier
+//! stage's rootfs (named or numbered, meta ARGs expanded; extracted on demand), and a layer
+//! made of exactly what the copy wrote (no walk: the copy knows its paths; the snapshot is
+//! refreshed for later RUNs).
 //!
 //! Owns: resolving `--chown` names in the destination rootfs' `/etc/passwd` and `/etc/group`
 //! (as BuildKit does), the WORKDIR a relative destination resolves against, and refusing what
-//! is not built yet with an error naming it: `COPY --from`, `--link`, heredoc sources,
-//! `ADD --checksum`, `ADD --keep-git-dir`.
+//! is not built yet with an error naming it: `COPY --from` an image, `--link`, heredoc
+//! sources, `ADD --checksum`, `ADD --keep-git-dir`.
 //!
 //! Does not own: the copy semantics (`kiln_fs::copy`), the history text
 //! ([`crate::exec::copy_args`]). Reference: <https://docs.docker.com/reference/dockerfile/#copy>.
@@ -18,8 +20,9 @@ use kiln_fs::copy::{CopyOp, Source};
 
 use super::error::Error;
 use super::step::{self, LayerSettings, Rootfs};
+use super::{Executor, StageImage};
 use crate::error::StageRef;
-use crate::exec::FileArgs;
+use crate::exec::{Clock, FileArgs, StageState};
 
 /// The build context as COPY and ADD read it.
 #[derive(Debug, Clone)]
@@ -132,4 +135,153 @@ pub fn copy(
         file_step.step,
     )
     .map(Some)
+}
+
+impl Executor<'_> {
+    /// COPY or ADD from the build context.
+    pub(super) fn copy(
+        &mut self,
+        state: &mut StageState,
+        image: &mut StageImage,
+        rootfs: Option<&mut Rootfs>,
+        file_step: &FileStep<'_>,
+        settings: &LayerSettings<'_>,
+    ) -> Result<(), Error> {
+        let stage = state.stage.clone();
+        let unsupported = |feature: &str| Error::NotSupported {
+            span: file_step.span,
+            stage: stage.clone(),
+            feature: feature.to_owned(),
+        };
+        let keyword = if file_step.add { "ADD" } else { "COPY" };
+        let context = self
+            .options
+            .context
+            .as_ref()
+            .ok_or_else(|| unsupported(&format!("{keyword} without a build context")))?;
+        let rootfs = rootfs.ok_or_else(|| unsupported(&format!("{keyword} without a rootfs")))?;
+        if self.context_source.is_none() {
+            self.context_source = Some(context.source()?);
+        }
+        let source = self
+            .context_source
+            .as_ref()
+            .ok_or_else(|| unsupported("the build context"))?;
+        copy_into(
+            state,
+            image,
+            rootfs,
+            file_step,
+            settings,
+            source,
+            &self.options.clock,
+        )
+    }
+
+    /// `COPY --from`: the earlier stage `word` names (after meta-ARG expansion, by name or
+    /// index), as a copy source; its rootfs is extracted now if it never was.
+    pub(super) fn copy_source(
+        &mut self,
+        word: &str,
+        span: Span,
+        stage: &StageRef,
+    ) -> Result<Source, Error> {
+        let global = self.plan.scope.global();
+        let name = self
+            .file
+            .lexer()
+            .expand_word(word, &global)
+            .map_err(|source| crate::Error::Expand {
+                span,
+                stage: stage.clone(),
+                word: word.to_owned(),
+                source: Box::new(source),
+            })?;
+        let earlier = &self.file.stages[..stage.index];
+        let lower = name.to_ascii_lowercase();
+        let index = earlier
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+            .map(|s| s.index)
+            .or_else(|| name.parse::<usize>().ok().filter(|i| *i < earlier.len()));
+        let unsupported = |feature: String| Error::NotSupported {
+            span,
+            stage: stage.clone(),
+            feature,
+        };
+        let Some(index) = index else {
+            return Err(unsupported(format!("COPY --from an image ({name})")));
+        };
+        let done = self.done.get_mut(&index).ok_or_else(|| {
+            unsupported(format!("COPY --from stage {index}, which was not built"))
+        })?;
+        let path = match &done.rootfs {
+            Some(path) => path.clone(),
+            None => {
+                let path = self
+                    .options
+                    .work_dir
+                    .join(format!("stage{index}"))
+                    .join("rootfs");
+                let from_ref = done.state.stage.clone();
+                super::base::materialize(&from_ref, &done.image.layers, &path)?;
+                done.rootfs = Some(path.clone());
+                path
+            }
+        };
+        let root = kiln_fs::resolve::Root::open(&path).map_err(|source| Error::Rootfs {
+            stage: stage.clone(),
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        Ok(Source::stage(root))
+    }
+
+    pub(super) fn copy_from(
+        &mut self,
+        state: &mut StageState,
+        image: &mut StageImage,
+        rootfs: Option<&mut Rootfs>,
+        file_step: &FileStep<'_>,
+        settings: &LayerSettings<'_>,
+        source: &Source,
+    ) -> Result<(), Error> {
+        let rootfs = rootfs.ok_or_else(|| Error::NotSupported {
+            span: file_step.span,
+            stage: state.stage.clone(),
+            feature: "COPY without a rootfs".to_owned(),
+        })?;
+        copy_into(
+            state,
+            image,
+            rootfs,
+            file_step,
+            settings,
+            source,
+            &self.options.clock,
+        )
+    }
+}
+
+/// Runs one COPY or ADD from `source` and records its layer and history.
+fn copy_into(
+    state: &mut StageState,
+    image: &mut StageImage,
+    rootfs: &mut Rootfs,
+    file_step: &FileStep<'_>,
+    settings: &LayerSettings<'_>,
+    source: &Source,
+    clock: &Clock,
+) -> Result<(), Error> {
+    let stage = state.stage.clone();
+    let workdir = state.config.config.working_dir.clone().unwrap_or_default();
+    let history = clock.layer(&file_step.args.created_by);
+    match copy(file_step, source, rootfs, &workdir, settings, &stage)? {
+        Some((blob, diff_id)) => {
+            state.config.push_layer(diff_id, history);
+            image.layers.push(blob);
+        }
+        None => state.config.push_empty_step(history),
+    }
+    Ok(())
 }

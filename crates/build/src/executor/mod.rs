@@ -102,6 +102,8 @@ impl BuiltImage {
 struct DoneStage {
     state: StageState,
     image: StageImage,
+    /// Its filesystem, when a step needed it (a later `COPY --from` reads it).
+    rootfs: Option<PathBuf>,
 }
 
 /// Runs the build of `file` (whose text is `source`, for step headers) and returns the
@@ -253,7 +255,11 @@ impl Executor<'_> {
                 &stage_dir,
             )?;
         }
-        Ok(DoneStage { state, image })
+        Ok(DoneStage {
+            state,
+            image,
+            rootfs: rootfs.map(|r| r.path),
+        })
     }
 
     /// The instruction as written (its first line), for step headers.
@@ -343,9 +349,10 @@ impl Executor<'_> {
         };
         match instruction {
             Instruction::Copy(copy) => {
-                if copy.from.is_some() {
-                    return Err(unsupported("COPY --from"));
-                }
+                let from = match &copy.from {
+                    Some(word) => Some(self.copy_source(word, copy.from_span, &stage)?),
+                    None => None,
+                };
                 let file_step = files::FileStep {
                     args: exec::copy_args(state, copy)?,
                     files: &copy.files,
@@ -354,7 +361,12 @@ impl Executor<'_> {
                     span: copy.files.span,
                     step,
                 };
-                self.copy(state, image, rootfs, &file_step, &settings)
+                match from {
+                    Some(source) => {
+                        self.copy_from(state, image, rootfs, &file_step, &settings, &source)
+                    }
+                    None => self.copy(state, image, rootfs, &file_step, &settings),
+                }
             }
             Instruction::Add(add) => {
                 if add.checksum.is_some() {
@@ -428,48 +440,6 @@ impl Executor<'_> {
     }
 }
 
-impl Executor<'_> {
-    fn copy(
-        &mut self,
-        state: &mut StageState,
-        image: &mut StageImage,
-        rootfs: Option<&mut step::Rootfs>,
-        file_step: &files::FileStep<'_>,
-        settings: &step::LayerSettings<'_>,
-    ) -> Result<(), Error> {
-        let stage = state.stage.clone();
-        let unsupported = |feature: &str| Error::NotSupported {
-            span: file_step.span,
-            stage: stage.clone(),
-            feature: feature.to_owned(),
-        };
-        let keyword = if file_step.add { "ADD" } else { "COPY" };
-        let context = self
-            .options
-            .context
-            .as_ref()
-            .ok_or_else(|| unsupported(&format!("{keyword} without a build context")))?;
-        let rootfs = rootfs.ok_or_else(|| unsupported(&format!("{keyword} without a rootfs")))?;
-        if self.context_source.is_none() {
-            self.context_source = Some(context.source()?);
-        }
-        let source = self
-            .context_source
-            .as_ref()
-            .ok_or_else(|| unsupported("the build context"))?;
-        let workdir = state.config.config.working_dir.clone().unwrap_or_default();
-        let history = self.options.clock.layer(&file_step.args.created_by);
-        match files::copy(file_step, source, rootfs, &workdir, settings, &stage)? {
-            Some((blob, diff_id)) => {
-                state.config.push_layer(diff_id, history);
-                image.layers.push(blob);
-            }
-            None => state.config.push_empty_step(history),
-        }
-        Ok(())
-    }
-}
-
 /// Creates WORKDIR's directory, owned by the USER in force as Docker does.
 fn create_workdir(
     rootfs: &step::Rootfs,
@@ -512,7 +482,7 @@ fn layer_family(base: Family, layer: &LayerOptions) -> Family {
 
 /// The target's manifest and config.
 fn assemble(target: DoneStage, options: &BuildOptions) -> BuiltImage {
-    let DoneStage { state, image } = target;
+    let DoneStage { state, image, .. } = target;
     let mut config: ConfigFile = state.config;
     let platform = options
         .explicit_platform
