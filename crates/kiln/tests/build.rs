@@ -1,7 +1,7 @@
 //! `kiln build` end to end: a Dockerfile built on the test registry's busybox, pushed, then
 //! inspected with `skopeo` and pulled and run with `docker`; a `--no-push --tar-path` build
 //! loaded with `docker load`; a failing RUN's exit code; a stage built FROM an earlier one;
-//! COPY from the context with `.dockerignore`, `--chown` and `--chmod`; `COPY --from` a stage;
+//! COPY from the context with `.dockerignore`, `--chown` and `--chmod`; `COPY --from` a stage; zstd layers in an OCI layout read by `skopeo` and `zstd`;
 //! and what is refused with a clear error. Tests that need the registry, root and Docker are
 //! ignored unless run with `--include-ignored` after `scripts/testenv up`.
 
@@ -284,6 +284,57 @@ fn copy_from_an_earlier_stage_by_name_and_index() {
         "built\nbuilt\n"
     );
     tool("docker", &["rmi", &dest]);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn zstd_layers_make_an_oci_image_in_the_layout() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\nRUN echo z > /z\n",
+        env.registry
+    ));
+    let layout = dir.path().join("layout");
+    let layout_arg = layout.to_str().expect("utf-8 path");
+    let out = build(
+        dir.path(),
+        &[
+            "--no-push",
+            "--compression=zstd",
+            "--oci-layout-path",
+            layout_arg,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let raw = stdout_of(
+        "skopeo",
+        &["inspect", "--raw", &format!("oci:{layout_arg}")],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest is json");
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert_eq!(
+        layers.last().map(|l| l["mediaType"].clone()),
+        Some(serde_json::json!(
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        ))
+    );
+    // The last layer, read back with the zstd tool (Debian's umoci reads no zstd).
+    let digest = layers
+        .last()
+        .and_then(|l| l["digest"].as_str())
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("layer digest");
+    let blob = layout.join("blobs/sha256").join(digest);
+    let script = format!("zstd -dc {} | tar -xOf - z", blob.display());
+    assert_eq!(stdout_of("sh", &["-c", &script]), "z\n");
 }
 
 #[test]
