@@ -513,3 +513,88 @@ fn assemble(target: DoneStage, options: &BuildOptions) -> BuiltImage {
         new_layers,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_oci::Platform;
+
+    fn options(compression: kiln_fs::layer::Compression) -> BuildOptions {
+        let platform: Platform = "linux/amd64".parse().expect("platform");
+        BuildOptions {
+            plan: PlanOptions {
+                build_args: crate::BuildArgs::default(),
+                target: None,
+                skip_unused_stages: false,
+                target_platform: platform.clone(),
+                build_platform: platform,
+            },
+            work_dir: PathBuf::from("/nonexistent"),
+            cache: None,
+            isolation: Isolation::Chroot,
+            layer: LayerOptions {
+                compression,
+                ..LayerOptions::default()
+            },
+            snapshot_mode: SnapshotMode::Full,
+            ignore_paths: Vec::new(),
+            labels: BTreeMap::from([("team".to_owned(), "build".to_owned())]),
+            explicit_platform: false,
+            clock: Clock::at_unix(0),
+            context: None,
+        }
+    }
+
+    fn docker_base() -> DoneStage {
+        let stage = crate::StageRef {
+            index: 0,
+            name: None,
+        };
+        let platform: Platform = "linux/amd64".parse().expect("platform");
+        let digest = Digest::of(b"layer");
+        DoneStage {
+            state: StageState::scratch(stage, &platform, '\\'),
+            image: StageImage {
+                family: Family::Docker,
+                layers: vec![LayerBlob {
+                    descriptor: Descriptor::new(MediaType::DockerLayerGzip, digest, 5),
+                    path: PathBuf::from("/blobs/layer"),
+                    source: None,
+                }],
+            },
+            rootfs: None,
+        }
+    }
+
+    #[test]
+    fn a_docker_base_keeps_docker_media_types_with_gzip() {
+        let image = assemble(docker_base(), &options(kiln_fs::layer::Compression::Gzip));
+        assert_eq!(image.manifest.media_type(), MediaType::DockerManifest);
+        assert_eq!(image.manifest.config.media_type, MediaType::DockerConfig);
+        assert_eq!(
+            image.manifest.layers[0].media_type,
+            MediaType::DockerLayerGzip
+        );
+    }
+
+    #[test]
+    fn zstd_turns_the_whole_manifest_into_oci_types() {
+        let image = assemble(docker_base(), &options(kiln_fs::layer::Compression::Zstd));
+        assert_eq!(image.manifest.media_type(), MediaType::OciManifest);
+        assert_eq!(image.manifest.config.media_type, MediaType::OciConfig);
+        assert_eq!(image.manifest.layers[0].media_type, MediaType::OciLayerGzip);
+    }
+
+    #[test]
+    fn the_target_config_gets_labels_and_the_clock_as_created() {
+        let image = assemble(docker_base(), &options(kiln_fs::layer::Compression::Gzip));
+        let config = ConfigFile::parse(&image.config_bytes).expect("config");
+        assert_eq!(config.created.as_deref(), Some("1970-01-01T00:00:00Z"));
+        let labels = config.config.labels.expect("labels");
+        assert_eq!(labels.get("team").map(String::as_str), Some("build"));
+        assert_eq!(
+            image.manifest.config.digest,
+            Digest::of(&image.config_bytes)
+        );
+    }
+}

@@ -214,3 +214,42 @@ pub fn oci_compression(c: kiln_fs::layer::Compression) -> kiln_oci::Compression 
         kiln_fs::layer::Compression::Uncompressed => kiln_oci::Compression::None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_of(line: &str) -> Run {
+        let file =
+            kiln_dockerfile::parse_dockerfile(&format!("FROM scratch\n{line}\n")).expect("parses");
+        match file.stages[0].instructions.first() {
+            Some(kiln_dockerfile::instruction::Instruction::Run(run)) => run.clone(),
+            other => panic!("not a RUN: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_flags_not_built_yet_are_refused_by_name() {
+        let stage = StageRef {
+            index: 0,
+            name: None,
+        };
+        let cases = [
+            ("RUN true", None),
+            ("RUN --network=default true", None),
+            ("RUN --mount=type=cache,target=/c true", Some("RUN --mount")),
+            ("RUN --network=none true", Some("RUN --network=none")),
+            ("RUN --network=host true", Some("RUN --network=host")),
+            ("RUN --security=insecure true", Some("RUN --security")),
+        ];
+        for (line, want) in cases {
+            let got = check_run_flags(&run_of(line), &stage)
+                .err()
+                .map(|e| match e {
+                    Error::NotSupported { feature, .. } => feature,
+                    other => panic!("{line}: unexpected {other}"),
+                });
+            assert_eq!(got.as_deref(), want, "{line}");
+        }
+    }
+}
