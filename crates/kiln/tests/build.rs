@@ -338,6 +338,36 @@ fn zstd_layers_make_an_oci_image_in_the_layout() {
 }
 
 #[test]
+#[ignore = "needs the test environment"]
+fn a_run_layer_holds_only_what_the_command_changed() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\nRUN echo hi > /hello && rm /bin/zcat\n",
+        env.registry
+    ));
+    let layout = dir.path().join("layout");
+    let layout_arg = layout.to_str().expect("utf-8 path");
+    let out = build(dir.path(), &["--no-push", "--oci-layout-path", layout_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let raw = stdout_of(
+        "skopeo",
+        &["inspect", "--raw", &format!("oci:{layout_arg}")],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest is json");
+    let digest = manifest["layers"]
+        .as_array()
+        .and_then(|l| l.last())
+        .and_then(|l| l["digest"].as_str())
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .expect("layer digest")
+        .to_owned();
+    let blob = layout.join("blobs/sha256").join(digest);
+    let listing = stdout_of("tar", &["-tzf", blob.to_str().expect("utf-8 path")]);
+    // No /etc: the sandbox's /etc/hosts and /etc/resolv.conf mount points are not changes.
+    assert_eq!(listing, "bin/\nbin/.wh.zcat\nhello\n");
+}
+
+#[test]
 fn copy_link_is_refused_naming_the_line() {
     let dir = context("FROM scratch\nCOPY --link a /a\n");
     std::fs::write(dir.path().join("a"), "a").expect("file written");

@@ -406,9 +406,9 @@ impl Executor<'_> {
                     scratch: &stage_dir.join("run"),
                     prefix,
                 };
-                step::run(&ctx, rootfs, &process, &stage, step, run.span)?;
+                let stubs = step::run(&ctx, rootfs, &process, &stage, step, run.span)?;
                 let history = process.history(&self.options.clock);
-                match step::snapshot_layer(rootfs, &settings, &stage, step)? {
+                match step::snapshot_layer(rootfs, &settings, &stage, step, &stubs)? {
                     Some((blob, diff_id)) => {
                         state.config.push_layer(diff_id, history);
                         image.layers.push(blob);
@@ -427,7 +427,7 @@ impl Executor<'_> {
                     return Ok(());
                 };
                 create_workdir(rootfs, &dir, state, &stage, other.span())?;
-                match step::snapshot_layer(rootfs, &settings, &stage, step)? {
+                match step::snapshot_layer(rootfs, &settings, &stage, step, &[])? {
                     Some((blob, diff_id)) => {
                         state.config.push_layer(diff_id, history);
                         image.layers.push(blob);

@@ -71,7 +71,7 @@ pub fn run(
     stage: &StageRef,
     step: usize,
     span: Span,
-) -> Result<(), Error> {
+) -> Result<Vec<PathBuf>, Error> {
     let command = process.created_by.clone();
     let sandbox_error = |source| Error::Sandbox {
         span,
@@ -131,7 +131,7 @@ pub fn run(
             code,
         });
     }
-    Ok(())
+    Ok(outcome.removed_mount_points)
 }
 
 fn write_script(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
@@ -149,12 +149,15 @@ pub struct LayerSettings<'a> {
 }
 
 /// Walks `rootfs`, compares with its last snapshot, and writes the difference as a layer.
-/// `None` when the step changed nothing.
+/// `None` when the step changed nothing. `removed_mount_points` are the sandbox's mount
+/// points, created for a RUN and removed after it: their parent directories keep a new ctime
+/// and nothing else, which is no change of the image (Docker's layer does not list them).
 pub fn snapshot_layer(
     rootfs: &mut Rootfs,
     settings: &LayerSettings<'_>,
     stage: &StageRef,
     step: usize,
+    removed_mount_points: &[PathBuf],
 ) -> Result<Option<(LayerBlob, kiln_oci::DiffId)>, Error> {
     let snap_error = |source| Error::Snapshot {
         stage: stage.clone(),
@@ -162,13 +165,36 @@ pub fn snapshot_layer(
         source: Box::new(source),
     };
     let after = snapshot::walk(&rootfs.path, &rootfs.ignore).map_err(snap_error)?;
-    let diff = snapshot::compare(&rootfs.snapshot, &after, settings.mode).map_err(snap_error)?;
+    let mut diff =
+        snapshot::compare(&rootfs.snapshot, &after, settings.mode).map_err(snap_error)?;
+    let stub_parents: Vec<&Path> = removed_mount_points
+        .iter()
+        .flat_map(|p| p.ancestors().skip(1))
+        .map(|p| p.strip_prefix("/").unwrap_or(p))
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
+    diff.modified.retain(|path| {
+        !stub_parents.contains(&path.as_path())
+            || !only_ctime_changed(rootfs.snapshot.get(path), after.get(path))
+    });
     rootfs.snapshot = after;
     if diff.is_empty() {
         return Ok(None);
     }
     let changes = diff.to_changes().map_err(snap_error)?;
     write_layer(&rootfs.path, &changes, settings, stage, step).map(Some)
+}
+
+/// Whether a path's only difference between two walks is its ctime.
+fn only_ctime_changed(old: Option<&snapshot::Stat>, new: Option<&snapshot::Stat>) -> bool {
+    match (old, new) {
+        (Some(old), Some(new)) => {
+            let mut new = new.clone();
+            new.ctime_ns = old.ctime_ns;
+            *old == new
+        }
+        _ => false,
+    }
 }
 
 /// Writes `changes`, read from `root`, as a layer blob of the work area.
