@@ -199,21 +199,26 @@ fn a_stage_built_from_an_earlier_stage_keeps_its_files_and_config() {
          RUN echo one > /one\n\
          FROM first\n\
          RUN cat /one > /two && echo $FROM_FIRST >> /two\n\
+         USER nobody\n\
+         WORKDIR /home/nobody/work\n\
          CMD [\"cat\", \"/two\"]\n",
         env.registry
     ));
     let dest = destination(&env, "stages");
     let out = build(dir.path(), &["--destination", &dest]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("[stage 2/2] step 1/2: RUN cat /one"));
+    assert!(stderr(&out).contains("[stage 2/2] step 1/4: RUN cat /one"));
     let config = config_of(&dest);
     assert_eq!(
         config["rootfs"]["diff_ids"].as_array().map(Vec::len),
-        Some(3),
-        "base, first stage's RUN, second stage's RUN"
+        Some(4),
+        "base, first stage's RUN, second stage's RUN and WORKDIR"
     );
     assert!(tool("docker", &["pull", &dest]).status.success());
     assert_eq!(stdout_of("docker", &["run", "--rm", &dest]), "one\nyes\n");
+    let owners = "stat -c '%n %u' /home/nobody /home/nobody/work";
+    let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", owners]);
+    assert_eq!(got, "/home/nobody 65534\n/home/nobody/work 65534\n");
     tool("docker", &["rmi", &dest]);
 }
 

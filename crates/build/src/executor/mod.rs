@@ -440,7 +440,8 @@ impl Executor<'_> {
     }
 }
 
-/// Creates WORKDIR's directory, owned by the USER in force as Docker does.
+/// Creates WORKDIR's directory and its missing parents, owned by the USER in force, as
+/// BuildKit's `mkdir -p` with the user does.
 fn create_workdir(
     rootfs: &step::Rootfs,
     dir: &str,
@@ -448,25 +449,49 @@ fn create_workdir(
     stage: &crate::StageRef,
     span: kiln_dockerfile::Span,
 ) -> Result<(), Error> {
-    let rootfs_error = |source| Error::Rootfs {
-        stage: stage.clone(),
-        path: PathBuf::from(dir),
-        source: Box::new(source),
+    let rootfs_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Rootfs {
+            stage: stage.clone(),
+            path,
+            source: Box::new(source),
+        }
     };
-    if rootfs.root.open_dir(dir).is_ok() {
+    let missing: Vec<&Path> = Path::new(dir)
+        .ancestors()
+        .filter(|p| p.parent().is_some() && rootfs.root.open_dir(p).is_err())
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     rootfs
         .root
         .create_dir_all(dir, 0o755)
-        .map_err(rootfs_error)?;
+        .map_err(rootfs_error(Path::new(dir)))?;
     let user = state.config.config.user.clone().unwrap_or_default();
-    if !user.is_empty() {
-        return Err(Error::NotSupported {
+    if user.is_empty() {
+        return Ok(());
+    }
+    let owner = kiln_sandbox::user::resolve_in_rootfs(&rootfs.path, &user).map_err(|source| {
+        Error::Chown {
             span,
             stage: stage.clone(),
-            feature: format!("WORKDIR {dir} created for USER {user}"),
-        });
+            value: user.clone(),
+            source: Box::new(source),
+        }
+    })?;
+    let meta = kiln_fs::resolve::Metadata {
+        uid: owner.uid,
+        gid: owner.gid,
+        mode: 0o755,
+        mtime: None,
+        xattrs: Vec::new(),
+    };
+    for path in missing {
+        rootfs
+            .root
+            .set_metadata(path, &meta)
+            .map_err(rootfs_error(path))?;
     }
     Ok(())
 }
