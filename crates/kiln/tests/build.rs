@@ -1,7 +1,7 @@
 //! `kiln build` end to end: a Dockerfile built on the test registry's busybox, pushed, then
 //! inspected with `skopeo` and pulled and run with `docker`; a `--no-push --tar-path` build
 //! loaded with `docker load`; a failing RUN's exit code; a stage built FROM an earlier one;
-//! COPY from the context with `.dockerignore`, `--chown` and `--chmod`; `COPY --from` a stage; zstd layers in an OCI layout read by `skopeo` and `zstd`;
+//! COPY from the context with `.dockerignore`, `--chown` and `--chmod`; `COPY --from` a stage; zstd layers in an OCI layout read by `skopeo` and `zstd`; ONBUILD triggers; a heredoc RUN;
 //! and what is refused with a clear error. Tests that need the registry, root and Docker are
 //! ignored unless run with `--include-ignored` after `scripts/testenv up`.
 
@@ -370,6 +370,41 @@ fn a_run_layer_holds_only_what_the_command_changed() {
     let listing = stdout_of("tar", &["-tzf", blob.to_str().expect("utf-8 path")]);
     // No /etc: the sandbox's /etc/hosts and /etc/resolv.conf mount points are not changes.
     assert_eq!(listing, "bin/\nbin/.wh.zcat\nhello\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn onbuild_triggers_of_the_parent_stage_run_first_and_heredocs_feed_the_shell() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest AS parent\n\
+         ONBUILD RUN echo triggered > /trig\n\
+         FROM parent\n\
+         RUN <<EOT\n\
+         echo plain > /plain\n\
+         EOT\n\
+         CMD [\"cat\", \"/trig\", \"/plain\"]\n",
+        env.registry
+    ));
+    let dest = destination(&env, "onbuild");
+    let out = build(dir.path(), &["--destination", &dest]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("step 1/3: RUN echo triggered > /trig (ONBUILD trigger of the base)"),
+        "{}",
+        stderr(&out)
+    );
+    let config = config_of(&dest);
+    assert!(
+        config["config"]["OnBuild"].is_null(),
+        "triggers carried over"
+    );
+    assert!(tool("docker", &["pull", &dest]).status.success());
+    assert_eq!(
+        stdout_of("docker", &["run", "--rm", &dest]),
+        "triggered\nplain\n"
+    );
+    tool("docker", &["rmi", &dest]);
 }
 
 #[test]

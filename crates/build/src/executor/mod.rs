@@ -244,7 +244,10 @@ impl Executor<'_> {
         for (n, instruction) in instructions.iter().enumerate() {
             let step = n + 1;
             let prefix = format!("[stage {}/{total}] step {step}/{steps}:", position + 1);
-            tracing::info!("{prefix} {}", self.text_of(instruction));
+            match triggers.get(n) {
+                Some(trigger) => tracing::info!("{prefix} {trigger} (ONBUILD trigger of the base)"),
+                None => tracing::info!("{prefix} {}", self.text_of(instruction)),
+            }
             self.step(
                 &mut state,
                 &mut image,
