@@ -97,6 +97,8 @@ fn env_workdir_and_run_are_pushed_and_run_under_docker() {
     ));
     let dest = destination(&env, "run");
     let digest_file = dir.path().join("digest");
+    let name_file = dir.path().join("name");
+    let tag_file = dir.path().join("tag");
     let out = build(
         dir.path(),
         &[
@@ -104,12 +106,36 @@ fn env_workdir_and_run_are_pushed_and_run_under_docker() {
             &dest,
             "--digest-file",
             digest_file.to_str().expect("utf-8 path"),
+            "--image-name-with-digest-file",
+            name_file.to_str().expect("utf-8 path"),
+            "--image-name-tag-with-digest-file",
+            tag_file.to_str().expect("utf-8 path"),
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("[stage 1/1] step 3/4: RUN echo $GREETING"));
     let digest = std::fs::read_to_string(&digest_file).expect("digest file");
     assert!(digest.starts_with("sha256:"), "{digest}");
+    let repo = dest.strip_suffix(":test").expect("tagged destination");
+    let name = std::fs::read_to_string(&name_file).expect("name file");
+    assert_eq!(name, format!("{repo}@{digest}\n"));
+    let tag = std::fs::read_to_string(&tag_file).expect("tag file");
+    assert_eq!(tag, format!("{dest}@{digest}\n"));
+    let pushed = stdout_of(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{dest}"),
+        ],
+    );
+    assert_eq!(
+        pushed.trim(),
+        digest,
+        "the digest file names the pushed manifest"
+    );
 
     let config = config_of(&dest);
     assert_eq!(config["config"]["WorkingDir"], "/app");
