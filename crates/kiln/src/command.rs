@@ -108,6 +108,9 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
             };
         }
     };
+    for (step, took) in &image.timings {
+        tracing::info!("{:>7.2}s {step}", took.as_secs_f64());
+    }
     tracing::info!(
         "built {} ({} bytes, {} layers, {} new) in {:.1}s",
         image.digest(),

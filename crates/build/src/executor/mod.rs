@@ -73,6 +73,8 @@ pub struct BuiltImage {
     pub layers: Vec<LayerBlob>,
     /// How many layers this build made (the rest came from the base).
     pub new_layers: usize,
+    /// Each step that ran, as its header names it, and how long it took.
+    pub timings: Vec<(String, std::time::Duration)>,
 }
 
 impl BuiltImage {
@@ -127,6 +129,7 @@ pub fn build(
         isolation: None,
         done: BTreeMap::new(),
         context_source: None,
+        timings: Vec::new(),
     };
     let total = plan.stages.len();
     for (position, planned) in plan.stages.iter().enumerate() {
@@ -144,7 +147,9 @@ pub fn build(
             },
             feature: "a target stage the plan does not build".to_owned(),
         })?;
-    Ok(assemble(target, options))
+    let mut image = assemble(target, options);
+    image.timings = executor.timings;
+    Ok(image)
 }
 
 struct Executor<'a> {
@@ -160,6 +165,7 @@ struct Executor<'a> {
     done: BTreeMap<usize, DoneStage>,
     /// The build context, opened at the first COPY or ADD.
     context_source: Option<kiln_fs::copy::Source>,
+    timings: Vec<(String, std::time::Duration)>,
 }
 
 impl Executor<'_> {
@@ -244,10 +250,12 @@ impl Executor<'_> {
         for (n, instruction) in instructions.iter().enumerate() {
             let step = n + 1;
             let prefix = format!("[stage {}/{total}] step {step}/{steps}:", position + 1);
-            match triggers.get(n) {
-                Some(trigger) => tracing::info!("{prefix} {trigger} (ONBUILD trigger of the base)"),
-                None => tracing::info!("{prefix} {}", self.text_of(instruction)),
-            }
+            let header = match triggers.get(n) {
+                Some(trigger) => format!("{prefix} {trigger} (ONBUILD trigger of the base)"),
+                None => format!("{prefix} {}", self.text_of(instruction)),
+            };
+            tracing::info!("{header}");
+            let started = std::time::Instant::now();
             self.step(
                 &mut state,
                 &mut image,
@@ -257,6 +265,7 @@ impl Executor<'_> {
                 &prefix,
                 &stage_dir,
             )?;
+            self.timings.push((header, started.elapsed()));
         }
         Ok(DoneStage {
             state,
@@ -539,6 +548,7 @@ fn assemble(target: DoneStage, options: &BuildOptions) -> BuiltImage {
         config_bytes,
         layers,
         new_layers,
+        timings: Vec::new(),
     }
 }
 
