@@ -24,6 +24,9 @@ pub enum Error {
         stage: StageRef,
         feature: String,
     },
+    /// Something the plan guarantees did not hold: a bug in kiln, reported instead of a panic.
+    #[error("internal error: {what}")]
+    Invariant { what: String },
     /// A RUN command exited with a non-zero status or was killed.
     #[error("{span}: {stage}: step {step}: {command} returned a non-zero code: {code}")]
     RunFailed {

@@ -159,7 +159,9 @@ impl Executor<'_> {
             .context
             .as_ref()
             .ok_or_else(|| unsupported(&format!("{keyword} without a build context")))?;
-        let rootfs = rootfs.ok_or_else(|| unsupported(&format!("{keyword} without a rootfs")))?;
+        let rootfs = rootfs.ok_or_else(|| Error::Invariant {
+            what: format!("{keyword} in a stage without a rootfs"),
+        })?;
         if self.context_source.is_none() {
             self.context_source = Some(context.source()?);
         }
@@ -212,8 +214,8 @@ impl Executor<'_> {
         let Some(index) = index else {
             return Err(unsupported(format!("COPY --from an image ({name})")));
         };
-        let done = self.done.get_mut(&index).ok_or_else(|| {
-            unsupported(format!("COPY --from stage {index}, which was not built"))
+        let done = self.done.get_mut(&index).ok_or_else(|| Error::Invariant {
+            what: format!("COPY --from stage {index}, which was not built"),
         })?;
         let path = match &done.rootfs {
             Some(path) => path.clone(),
@@ -246,10 +248,8 @@ impl Executor<'_> {
         settings: &LayerSettings<'_>,
         source: &Source,
     ) -> Result<(), Error> {
-        let rootfs = rootfs.ok_or_else(|| Error::NotSupported {
-            span: file_step.span,
-            stage: state.stage.clone(),
-            feature: "COPY without a rootfs".to_owned(),
+        let rootfs = rootfs.ok_or_else(|| Error::Invariant {
+            what: "COPY in a stage without a rootfs".to_owned(),
         })?;
         copy_into(
             state,

@@ -139,13 +139,8 @@ pub fn build(
     let target = executor
         .done
         .remove(&plan.target)
-        .ok_or_else(|| Error::NotSupported {
-            span: file.stages[plan.target].from.span,
-            stage: crate::StageRef {
-                index: plan.target,
-                name: file.stages[plan.target].name.clone(),
-            },
-            feature: "a target stage the plan does not build".to_owned(),
+        .ok_or_else(|| Error::Invariant {
+            what: "a target stage the plan does not build".to_owned(),
         })?;
     let mut image = assemble(target, options);
     image.timings = executor.timings;
@@ -182,13 +177,8 @@ impl Executor<'_> {
             .iter()
             .find(|s| s.index == index)
             .cloned()
-            .ok_or_else(|| Error::NotSupported {
-                span: stage.from.span,
-                stage: crate::StageRef {
-                    index,
-                    name: stage.name.clone(),
-                },
-                feature: "a stage the plan does not list".to_owned(),
+            .ok_or_else(|| Error::Invariant {
+                what: "a stage the plan does not list".to_owned(),
             })?;
         let stage_ref = planned.stage_ref();
         let escape = self.file.escape;
@@ -202,10 +192,8 @@ impl Executor<'_> {
                 },
             ),
             Base::Stage(i) => {
-                let prev = self.done.get(i).ok_or_else(|| Error::NotSupported {
-                    span: stage.from.span,
-                    stage: stage_ref.clone(),
-                    feature: format!("FROM stage {i}, which was not built"),
+                let prev = self.done.get(i).ok_or_else(|| Error::Invariant {
+                    what: format!("FROM stage {i}, which was not built"),
                 })?;
                 (prev.state.child(stage_ref.clone()), prev.image.clone())
             }
@@ -399,7 +387,9 @@ impl Executor<'_> {
             }
             Instruction::Run(run) => {
                 step::check_run_flags(run, &stage)?;
-                let rootfs = rootfs.ok_or_else(|| unsupported("RUN without a rootfs"))?;
+                let rootfs = rootfs.ok_or_else(|| Error::Invariant {
+                    what: "RUN in a stage without a rootfs".to_owned(),
+                })?;
                 let isolation = self.isolation(run.span, &stage)?;
                 if isolation == Isolation::None {
                     return Err(unsupported(
