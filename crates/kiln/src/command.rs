@@ -63,13 +63,17 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read the Dockerfile {}", dockerfile_path.display()))?;
     let file = kiln_dockerfile::parse_dockerfile(&source)?;
 
-    let client = ClientSettings::new(&settings.registry);
+    let push = &settings.push;
+    let mut client = ClientSettings::new(&settings.registry);
+    // `--push-retry N` adds N retries to the client's own default, as `--image-download-retry`
+    // does for pulls.
+    client.options.push_retries = client.options.push_retries.saturating_add(push.retry);
+    client.options.push_ignore_immutable_tag_errors = push.ignore_immutable_tag_errors;
     let keychain = kiln_registry::Keychain::load(&client.config_locations)?;
     let registry = kiln_registry::RegistryClient::new(client.options.clone(), keychain);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let push = &settings.push;
     if push.enabled && !push.skip_permission_check {
         for dest in &push.destinations {
             let repo = kiln_registry::Repository::of(dest);
@@ -133,6 +137,12 @@ fn refuse_unsupported(settings: &BuildSettings) -> Result<(), NotSupported> {
     }
     if !matches!(settings.context.source, ContextSource::Dir(_)) {
         return refuse("a build context other than a local directory");
+    }
+    if settings.extract_retry > 0 {
+        return refuse("--image-fs-extract-retry");
+    }
+    if settings.layers.force_build_metadata {
+        return refuse("--force-build-metadata");
     }
     Ok(())
 }
@@ -215,7 +225,9 @@ fn build_options(
             threads: 0,
             clamp_mtime: clamp,
         },
+        // Kaniko's `--use-new-run` finds a RUN's changes by mtime alone: kiln's `time` mode.
         snapshot_mode: match settings.snapshot.mode {
+            _ if settings.snapshot.use_new_run => kiln_fs::snapshot::SnapshotMode::Time,
             SnapshotMode::Full => kiln_fs::snapshot::SnapshotMode::Full,
             SnapshotMode::Redo => kiln_fs::snapshot::SnapshotMode::Redo,
             SnapshotMode::Time => kiln_fs::snapshot::SnapshotMode::Time,

@@ -23,6 +23,8 @@ fn stopped(stderr: &str) -> bool {
         "building from a remote build context is not supported yet",
         "the layer cache (--cache) is not supported yet",
         "--single-snapshot is not supported yet",
+        "--image-fs-extract-retry is not supported yet",
+        "--force-build-metadata is not supported yet",
     ]
     .iter()
     .any(|s| stderr.contains(s))

@@ -535,3 +535,26 @@ fn repeated_list_flags_accumulate_in_order() {
         "{line}"
     );
 }
+
+#[test]
+fn flags_without_an_implementation_are_refused_by_name() {
+    let b = Build::new();
+    for (flag, want) in [
+        (
+            "--image-fs-extract-retry=2",
+            "--image-fs-extract-retry is not supported yet",
+        ),
+        (
+            "--force-build-metadata",
+            "--force-build-metadata is not supported yet",
+        ),
+        (
+            "--single-snapshot",
+            "--single-snapshot is not supported yet",
+        ),
+    ] {
+        let (code, stderr) = b.run(&["--no-push", flag], &[]);
+        assert_eq!(code, Some(1), "{flag}: {stderr}");
+        assert!(stderr.contains(want), "{flag}: want {want} in {stderr}");
+    }
+}

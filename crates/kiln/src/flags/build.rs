@@ -265,14 +265,15 @@ pub struct BuildFlags {
           value_parser = parse_go_bool, value_name = "BOOL",
           help_heading = "Snapshots and layers")]
     pub single_snapshot: bool,
-    /// Use the run implementation that finds changes by mtime against a marker file instead
-    /// of a snapshot (Kaniko's experimental mode)
+    /// Find a RUN's changes by mtime alone, as Kaniko's experimental run does; in kiln the
+    /// same as --snapshot-mode=time
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false",
           value_parser = parse_go_bool, value_name = "BOOL",
           help_heading = "Snapshots and layers")]
     pub use_new_run: bool,
-    /// Ignore /var/run directory when taking image snapshot [default: true]
+    /// Ignore /var/run directory when taking image snapshot; it matters only when RUN steps
+    /// run without isolation, in the container's own / [default: true]
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = parse_go_bool, value_name = "BOOL",
           help_heading = "Snapshots and layers")]
@@ -316,12 +317,14 @@ pub struct BuildFlags {
     /// variable [default: /kaniko]
     #[arg(long, value_name = "PATH", help_heading = "Build environment")]
     pub kaniko_dir: Option<PathBuf>,
-    /// Clean the filesystem at the end
+    /// Clean the filesystem at the end. kiln always removes its work directory (the rootfs,
+    /// layers and blobs of the build) when it finishes, so this is always in effect
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false",
           value_parser = parse_go_bool, value_name = "BOOL", help_heading = "Build environment")]
     pub cleanup: bool,
-    /// Force building outside of a container
+    /// Force building outside of a container. kiln needs no container: with chroot or rootless
+    /// isolation it builds anywhere, so this is always in effect
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false",
           value_parser = parse_go_bool, value_name = "BOOL", help_heading = "Build environment")]
