@@ -12,8 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use kiln_dockerfile::scope::PlatformParts;
-use kiln_dockerfile::{ArgScope, ExpandError, Predefined, parse_dockerfile};
+use kiln_dockerfile::{ArgScope, ExpandError, parse_dockerfile};
 use kiln_oci::{Platform, PlatformError};
 
 /// Why a Dockerfile's base images could not be listed. Line numbers are 1-based.
@@ -50,15 +49,6 @@ pub struct BaseImage {
     pub line: usize,
 }
 
-fn parts(platform: &Platform) -> PlatformParts {
-    let p = platform.normalized();
-    PlatformParts {
-        os: p.os,
-        arch: p.architecture,
-        variant: p.variant.filter(|v| !v.is_empty()),
-    }
-}
-
 /// The base images of `dockerfile`'s stages, in stage order, for a build for `target` on
 /// `build` with `build_args`. Stages that start from `scratch` or an earlier stage have none.
 pub fn base_images(
@@ -68,10 +58,7 @@ pub fn base_images(
     build: &Platform,
 ) -> Result<Vec<BaseImage>, BasesError> {
     let file = parse_dockerfile(dockerfile).map_err(BasesError::Parse)?;
-    let predefined = Predefined {
-        target: parts(target),
-        build: parts(build),
-    };
+    let predefined = crate::plan::platform::predefined(target, build);
     let scope = ArgScope::new(&file, build_args.clone(), &predefined).map_err(BasesError::Parse)?;
     let env = scope.global();
     let lexer = file.lexer();

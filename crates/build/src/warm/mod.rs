@@ -18,7 +18,7 @@
 pub mod bases;
 pub mod cache;
 pub mod pull;
-mod stamp;
+pub(crate) mod stamp;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
