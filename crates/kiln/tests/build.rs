@@ -434,6 +434,31 @@ fn onbuild_triggers_of_the_parent_stage_run_first_and_heredocs_feed_the_shell() 
 }
 
 #[test]
+#[ignore = "needs the test environment"]
+fn heredoc_with_a_shebang_runs_as_a_script_on_a_base_without_dev() {
+    // busybox has no /dev: the script is mounted at /dev/pipes/NAME inside the /dev stub.
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\n\
+         RUN <<EOT\n\
+         #!/bin/sh -e\n\
+         echo \"script $0\" > /script\n\
+         EOT\n\
+         CMD [\"cat\", \"/script\"]\n",
+        env.registry
+    ));
+    let dest = destination(&env, "shebang");
+    let out = build(dir.path(), &["--destination", &dest]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(tool("docker", &["pull", &dest]).status.success());
+    assert_eq!(
+        stdout_of("docker", &["run", "--rm", &dest]),
+        "script /dev/pipes/EOT\n"
+    );
+    tool("docker", &["rmi", &dest]);
+}
+
+#[test]
 fn copy_link_is_refused_naming_the_line() {
     let dir = context("FROM scratch\nCOPY --link a /a\n");
     std::fs::write(dir.path().join("a"), "a").expect("file written");

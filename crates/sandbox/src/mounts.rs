@@ -73,6 +73,12 @@ pub enum Step {
         recursive: bool,
         read_only: bool,
     },
+    /// A mount point inside a tmpfs the plan mounted (`/dev`), with its missing parents: a
+    /// directory, or an empty file when `dir` is false.
+    MountPoint {
+        target: PathBuf,
+        dir: bool,
+    },
     /// An empty tmpfs, world-writable with the sticky bit, `size` bytes at most when set.
     Tmpfs {
         target: PathBuf,
@@ -163,6 +169,27 @@ fn apply_step(sys: &dyn Syscall, step: &Step) -> Result<(), StepError> {
                 remount_read_only(sys, target)?;
             }
             Ok(())
+        }
+        Step::MountPoint { target, dir } => {
+            let mut missing = Vec::new();
+            let mut parent = target.parent();
+            while let Some(p) = parent {
+                match sys.is_dir(p) {
+                    Ok(_) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(p),
+                    Err(e) => return Err(at("inspect", p)(e)),
+                }
+                parent = p.parent();
+            }
+            for p in missing.into_iter().rev() {
+                sys.mkdir(p, 0o755).map_err(at("create mount point", p))?;
+            }
+            if *dir {
+                sys.mkdir(target, 0o755)
+            } else {
+                sys.create_file(target, 0o644)
+            }
+            .map_err(at("create mount point", target))
         }
         Step::Tmpfs { target, size } => {
             let size = size.map(|s| format!(",size={s}")).unwrap_or_default();

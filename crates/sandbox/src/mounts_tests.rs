@@ -342,3 +342,27 @@ fn a_device_the_host_lacks_is_left_out() {
             .any(|c| matches!(c, Call::CreateFile(p, _) if p == Path::new("/r/dev/tty")))
     );
 }
+
+#[test]
+fn a_mount_point_inside_dev_is_made_with_its_missing_parents() {
+    let sys = RecordingSyscall::new().with_existing(&[("/r/dev", true)]);
+    let steps = [
+        Step::MountPoint {
+            target: "/r/dev/pipes/EOF".into(),
+            dir: false,
+        },
+        Step::MountPoint {
+            target: "/r/dev/cache".into(),
+            dir: true,
+        },
+    ];
+    apply(&sys, &steps).expect("apply");
+    assert_eq!(
+        sys.calls(),
+        [
+            Call::Mkdir("/r/dev/pipes".into(), 0o755),
+            Call::CreateFile("/r/dev/pipes/EOF".into(), 0o644),
+            Call::Mkdir("/r/dev/cache".into(), 0o755),
+        ]
+    );
+}

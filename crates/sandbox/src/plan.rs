@@ -128,8 +128,9 @@ fn steps(
     });
     // devpts takes the tty group only where gid 5 exists.
     let pts_gid = idmap.is_none_or(|m| m.maps_gid(5)).then_some(5);
+    let dev = stubs.ensure(Path::new("/dev"), Kind::Dir)?;
     steps.push(Step::Dev {
-        target: stubs.ensure(Path::new("/dev"), Kind::Dir)?,
+        target: dev.clone(),
         pts_gid,
     });
     // In a user namespace the host's sub-mounts of /sys are locked to it: only a recursive
@@ -148,7 +149,7 @@ fn steps(
         target: rootfs.join(p),
     }));
     for mount in &spec.mounts {
-        steps.push(match mount {
+        let step = match mount {
             Mount::Bind(bind) => {
                 let meta = std::fs::metadata(&bind.source).map_err(|source| Error::Io {
                     action: "inspect bind source",
@@ -156,9 +157,28 @@ fn steps(
                     source,
                 })?;
                 let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+                let under_dev = bind
+                    .target
+                    .strip_prefix("/dev")
+                    .ok()
+                    .filter(|rel| !rel.as_os_str().is_empty());
+                let target = match under_dev {
+                    // /dev is the tmpfs mounted above: a stub in the rootfs would be hidden by
+                    // it, so the mount point is made inside the tmpfs when the plan runs (a
+                    // heredoc script at /dev/pipes/NAME).
+                    Some(rel) => {
+                        let target = dev.join(rel);
+                        steps.push(Step::MountPoint {
+                            target: target.clone(),
+                            dir: kind == Kind::Dir,
+                        });
+                        target
+                    }
+                    None => stubs.ensure(&bind.target, kind)?,
+                };
                 Step::Bind {
                     source: bind.source.clone(),
-                    target: stubs.ensure(&bind.target, kind)?,
+                    target,
                     recursive: kind == Kind::Dir,
                     read_only: bind.read_only,
                 }
@@ -167,7 +187,8 @@ fn steps(
                 target: stubs.ensure(target, Kind::Dir)?,
                 size: *size,
             },
-        });
+        };
+        steps.push(step);
     }
     if let Some(name) = &spec.hostname {
         steps.push(Step::Hostname { name: name.clone() });

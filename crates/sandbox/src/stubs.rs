@@ -179,9 +179,13 @@ impl MountStubs {
     /// Removes the stubs, newest first. A directory the run put files in is kept; a parent
     /// directory gets its times back unless the run modified it too.
     pub fn remove(self) -> Result<Removal> {
+        // A parent that is itself a stub (`/dev` made for one mount, then `/dev/pipes` inside
+        // it for another) goes away with the stubs: only directories of the rootfs get their
+        // times back.
         let untouched: Vec<&Parent> = self
             .parents
             .iter()
+            .filter(|p| !self.created.iter().any(|c| c.host == p.dir))
             .filter(|p| times(&p.dir).is_ok_and(|now| same(&now, &p.after_create)))
             .collect();
         let mut removal = Removal::default();
@@ -281,6 +285,29 @@ mod tests {
         assert!(!root.join("etc/hosts").exists() && !root.join("sys").exists());
         assert_eq!(mtime(&root.join("etc")), (1_000_000, 5));
         assert_eq!(mtime(root), (1_000_000, 5));
+    }
+
+    #[test]
+    fn a_stub_inside_another_stub_is_removed_without_restoring_its_parent() {
+        // A heredoc script mounted at /dev/pipes/NAME in a rootfs without /dev: /dev is a stub
+        // for the /dev mount, and /dev/pipes/NAME a stub inside it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let mut stubs = MountStubs::new(root);
+        stubs.ensure(Path::new("/dev"), Kind::Dir).expect("dev");
+        stubs
+            .ensure(Path::new("/dev/pipes/EOF"), Kind::File)
+            .expect("script");
+        let removal = stubs.remove().expect("remove");
+        assert_eq!(
+            removal.removed,
+            [
+                Path::new("/dev"),
+                Path::new("/dev/pipes"),
+                Path::new("/dev/pipes/EOF")
+            ]
+        );
+        assert!(!root.join("dev").exists());
     }
 
     #[test]
