@@ -4,7 +4,8 @@
 # kiln: gzip decoded on its own thread (zlib-rs) while entries are applied through the rootfs
 # resolver (examples/extract_layer.rs). Peer: `tar -xzf` (GNU tar with gzip as a child process)
 # into an empty directory. Both run as the same user on a warm page cache for the layer; wall
-# time and peak RSS come from `/usr/bin/time -v`. Each pair runs twice: into a directory on the
+# time (including the `sync` that puts the files on disk) and peak RSS come from
+# `/usr/bin/time -v`. Each pair runs twice: into a directory on the
 # disk holding the cache (what a build sees), and into tmpfs (`/dev/shm`), which leaves out the
 # disk, whose speed on shared machines varies more than the difference being measured. Prints
 # one summary line per measurement and the ratios.
@@ -65,8 +66,14 @@ measure() { # label, command...
     mkdir -p "$out"
     sync
     /usr/bin/time -v "$@" 2>"$data/time.$label" >"$data/stdout.$label"
+    # Until the files are on disk: without the flush, whichever side runs second pays for the
+    # writeback of the first one's gigabyte, and the order decides the ratio.
+    local flush_start flush_end
+    flush_start=$(date +%s.%N)
+    sync
+    flush_end=$(date +%s.%N)
     local wall rss
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$data/time.$label")
+    wall=$(awk -F': ' -v f="$flush_start" -v e="$flush_end" '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s + (e - f) }' "$data/time.$label")
     rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$data/time.$label")
     echo "$label wall_s=$wall peak_rss_mib=$rss files=$(find "$out" -type f | wc -l) $(cat "$data/stdout.$label")"
     eval "${label//-/_}_wall=$wall; ${label//-/_}_rss=$rss"
