@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::Stat;
 
 use super::Error;
+use super::source::open_file;
 use super::tree::Copier;
 use crate::extract::{self, Compression};
 use crate::resolve::Root;
@@ -39,7 +40,7 @@ pub(super) fn extract_if_archive(
     // A file that does not decompress, or whose first block is not a tar header, is not an
     // archive: it is copied as it is.
     let mut head = Vec::with_capacity(BLOCK);
-    let Ok(decoded) = decoder(open(root, src)?) else {
+    let Ok(decoded) = decoder(open_file(root, src)?) else {
         return Ok(false);
     };
     if decoded.take(BLOCK as u64).read_to_end(&mut head).is_err() {
@@ -63,12 +64,12 @@ pub(super) fn extract_if_archive(
         path: src.to_owned(),
         source,
     };
-    let decoded = decoder(open(root, src)?).map_err(|source| content(src, source))?;
+    let decoded = decoder(open_file(root, src)?).map_err(|source| content(src, source))?;
     extract::extract_tar(copier.dst, decoded, &options).map_err(extracted)?;
     // The archive's bytes decide what it extracts to: they are its share of the digest.
     copier.hash_node(src, stat)?;
     let mut written: Vec<PathBuf> = Vec::new();
-    let decoded = decoder(open(root, src)?).map_err(|source| content(src, source))?;
+    let decoded = decoder(open_file(root, src)?).map_err(|source| content(src, source))?;
     extract::for_each_entry(decoded, |entry, _| {
         written.push(dest.join(Path::new(OsStr::from_bytes(&entry.path))));
         Ok(())
@@ -95,13 +96,6 @@ fn chown(root: &Root, path: &Path, uid: u32, gid: u32) -> Result<(), Error> {
         .map_err(write)?
         .set_owner(uid, gid)
         .map_err(write)
-}
-
-fn open(root: &Root, src: &Path) -> Result<std::fs::File, Error> {
-    root.open_file(src).map_err(|source| Error::Read {
-        path: src.to_owned(),
-        source,
-    })
 }
 
 fn content(path: &Path, source: io::Error) -> Error {

@@ -63,14 +63,7 @@ impl Copier<'_> {
             FileType::RegularFile => {
                 let mode = self.mode(stat.st_mode, false);
                 self.hash_entry(b'f', src, mode, stat.st_size as u64);
-                let mut input = self
-                    .src
-                    .root()
-                    .open_file(src)
-                    .map_err(|source| Error::Read {
-                        path: src.to_owned(),
-                        source,
-                    })?;
+                let mut input = super::source::open_file(self.src.root(), src)?;
                 self.hash_xattrs(src, &input)?;
                 copy_hashing(&mut input, &mut io::sink(), &mut self.hash).map_err(|source| {
                     Error::Content {

@@ -222,3 +222,11 @@ fn normal(path: &Path) -> PathBuf {
 fn is_missing(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR)
 }
+
+/// Opens the source file `src` for reading, inside `root`; an error names the path.
+pub(super) fn open_file(root: &Root, src: &Path) -> Result<std::fs::File, Error> {
+    root.open_file(src).map_err(|source| Error::Read {
+        path: src.to_owned(),
+        source,
+    })
+}

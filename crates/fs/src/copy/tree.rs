@@ -285,14 +285,7 @@ impl Copier<'_> {
             FileType::RegularFile => {
                 let mode = self.mode(mode, false);
                 self.hash_entry(b'f', src, mode, stat.st_size as u64);
-                let mut input = self
-                    .src
-                    .root()
-                    .open_file(src)
-                    .map_err(|source| Error::Read {
-                        path: src.to_owned(),
-                        source,
-                    })?;
+                let mut input = super::source::open_file(self.src.root(), src)?;
                 let xattrs = self.hash_xattrs(src, &input)?;
                 let mut output = parent.create_file(0o600).map_err(write)?;
                 copy_hashing(&mut input, &mut output, &mut self.hash).map_err(|source| {
