@@ -69,8 +69,7 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
     // does for pulls.
     client.options.push_retries = client.options.push_retries.saturating_add(push.retry);
     client.options.push_ignore_immutable_tag_errors = push.ignore_immutable_tag_errors;
-    let keychain = kiln_registry::Keychain::load(&client.config_locations)?;
-    let registry = kiln_registry::RegistryClient::new(client.options.clone(), keychain);
+    let registry = client.connect()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -301,17 +300,8 @@ pub fn warm(flags: &WarmFlags) -> anyhow::Result<ExitCode> {
     let settings = WarmSettings::resolve(flags, &env)?;
     tracing::debug!(?settings, "resolved warm settings");
     let client = ClientSettings::new(&settings.registry);
-    let keychain = kiln_registry::Keychain::load(&client.config_locations)?;
-    let registry = kiln_registry::RegistryClient::new(client.options.clone(), keychain);
-    let p = &settings.platform;
-    let platform = kiln_oci::Platform {
-        os: p.os.clone(),
-        architecture: p.architecture.clone(),
-        variant: p.variant.clone(),
-        os_version: p.os_version.clone(),
-        ..kiln_oci::Platform::default()
-    }
-    .normalized();
+    let registry = client.connect()?;
+    let platform = oci_platform(&settings.platform);
     let dockerfile = settings.dockerfile.as_ref().map(|d| match d {
         DockerfileSource::Url(url) => warm::DockerfileSource::Url(url.clone()),
         DockerfileSource::Path(path) | DockerfileSource::InContext(path) => {

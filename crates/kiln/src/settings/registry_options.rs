@@ -9,7 +9,10 @@
 //! errors: Kaniko retries the whole image N times on top of go-containerregistry's transport
 //! retries.
 
-use kiln_registry::{ConfigLocations, RegistryMap, RegistryOptions};
+use kiln_registry::{
+    ConfigLocations, Keychain, RegistryClient, RegistryMap, RegistryOptions,
+    credentials::CredentialError,
+};
 
 use super::registry::RegistrySettings;
 
@@ -69,6 +72,13 @@ impl ClientSettings {
                 kaniko: None,
             },
         }
+    }
+
+    /// A registry client with these options and the credentials of the `config.json` they
+    /// locate.
+    pub fn connect(&self) -> Result<RegistryClient, CredentialError> {
+        let keychain = Keychain::load(&self.config_locations)?;
+        Ok(RegistryClient::new(self.options.clone(), keychain))
     }
 }
 
