@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 use crate::credentials::{Keychain, Resolved};
 use crate::error::Error;
 use crate::options::{Direction, RegistryOptions};
+use crate::progress::{Progress, ProgressFn, Reporter};
 use crate::repository::Repository;
 use crate::tls::ClientPool;
 use crate::transport::Session;
@@ -31,6 +32,7 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct RegistryClient {
     inner: Arc<Inner>,
+    progress: Option<Progress>,
 }
 
 impl RegistryClient {
@@ -43,7 +45,30 @@ impl RegistryClient {
                 credentials: Mutex::new(HashMap::new()),
                 sessions: Mutex::new(HashMap::new()),
             }),
+            progress: None,
         }
+    }
+
+    /// This client (sharing its connections, sessions and tokens) calling `hook` as bytes of
+    /// a blob download or upload pass.
+    pub fn with_progress(&self, hook: Arc<ProgressFn>) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            progress: Some(Progress(hook)),
+        }
+    }
+
+    /// A reporter for one blob when this client has a progress hook.
+    pub(crate) fn reporter(
+        &self,
+        direction: Direction,
+        repo: &Repository,
+        digest: &kiln_oci::Digest,
+        total: Option<u64>,
+    ) -> Option<Reporter> {
+        self.progress
+            .as_ref()
+            .map(|p| p.reporter(direction, repo, digest, total))
     }
 
     pub fn options(&self) -> &RegistryOptions {

@@ -114,6 +114,7 @@ impl RegistryClient {
         let mut partial = path.as_os_str().to_owned();
         partial.push(format!(".partial-{}", std::process::id()));
         let partial = PathBuf::from(partial);
+        let report = self.reporter(Direction::Pull, repo, digest, size);
         let result = retry(self.options(), Direction::Pull, "download blob", || async {
             let io = |source| Error::Io {
                 path: partial.clone(),
@@ -123,6 +124,9 @@ impl RegistryClient {
             let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
             while let Some(chunk) = reader.next_chunk().await? {
                 file.write_all(&chunk).await.map_err(io)?;
+                if let Some(report) = &report {
+                    report(reader.received());
+                }
             }
             file.flush().await.map_err(io)?;
             Ok(())

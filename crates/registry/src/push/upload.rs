@@ -24,6 +24,7 @@ use crate::auth::Scopes;
 use crate::client::RegistryClient;
 use crate::error::Error;
 use crate::options::Direction;
+use crate::progress::Reporter;
 use crate::repository::Repository;
 use crate::retry::retry;
 use crate::transport::Session;
@@ -59,7 +60,18 @@ pub enum BlobPushed {
 
 impl BlobSource {
     /// A body with `len` bytes from `offset`.
+    #[cfg(test)]
     fn body(&self, offset: u64, len: u64) -> Result<Body, Error> {
+        self.body_reporting(offset, len, None)
+    }
+
+    /// A body with `len` bytes from `offset`, telling `report` the blob's bytes read so far.
+    fn body_reporting(
+        &self,
+        offset: u64,
+        len: u64,
+        report: Option<Reporter>,
+    ) -> Result<Body, Error> {
         match self {
             BlobSource::Bytes(b) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
@@ -74,10 +86,12 @@ impl BlobSource {
                     source,
                 })?;
                 let path = Arc::new(path.clone());
+                let report = report.clone();
                 let state = (tokio::fs::File::from_std(file), offset, len, false);
                 let stream =
                     futures_util::stream::try_unfold(state, move |(mut f, off, left, seeked)| {
                         let path = Arc::clone(&path);
+                        let report = report.clone();
                         async move {
                             let io = |source| Error::Io {
                                 path: path.as_ref().clone(),
@@ -99,6 +113,9 @@ impl BlobSource {
                                 )));
                             }
                             buf.truncate(n);
+                            if let Some(report) = &report {
+                                report(off + len - left + n as u64);
+                            }
                             Ok(Some((Bytes::from(buf), (f, off, left - n as u64, true))))
                         }
                     });
@@ -209,15 +226,18 @@ impl RegistryClient {
             None => open_upload(&session, &scopes, &start).await?,
         };
         if blob.size <= self.options().monolithic_upload_limit {
-            self.put_whole(&session, &scopes, location, blob).await?;
+            self.put_whole(repo, &session, &scopes, location, blob)
+                .await?;
         } else {
-            self.put_chunked(&session, &scopes, location, blob).await?;
+            self.put_chunked(repo, &session, &scopes, location, blob)
+                .await?;
         }
         Ok(BlobPushed::Uploaded)
     }
 
     async fn put_whole(
         &self,
+        repo: &Repository,
         session: &Session,
         scopes: &Scopes,
         location: Url,
@@ -225,12 +245,13 @@ impl RegistryClient {
     ) -> Result<(), Error> {
         let url = with_digest(location, &blob.digest);
         // Open the body once up front so a missing file fails before any request.
-        blob.source.body(0, blob.size)?;
+        blob.source.body_reporting(0, blob.size, None)?;
+        let report = self.reporter(Direction::Push, repo, &blob.digest, Some(blob.size));
         let resp = session
             .send(scopes, |c| {
                 let body = blob
                     .source
-                    .body(0, blob.size)
+                    .body_reporting(0, blob.size, report.clone())
                     .unwrap_or_else(|_| Body::from(Vec::new()));
                 c.put(url.clone())
                     .header(CONTENT_TYPE, "application/octet-stream")
@@ -246,23 +267,25 @@ impl RegistryClient {
 
     async fn put_chunked(
         &self,
+        repo: &Repository,
         session: &Session,
         scopes: &Scopes,
         mut location: Url,
         blob: &BlobUpload,
     ) -> Result<(), Error> {
         let chunk = self.options().chunk_size.max(1);
+        let report = self.reporter(Direction::Push, repo, &blob.digest, Some(blob.size));
         let mut offset = 0;
         while offset < blob.size {
             let len = chunk.min(blob.size - offset);
-            blob.source.body(offset, len)?;
+            blob.source.body_reporting(offset, len, None)?;
             let url = location.clone();
             let range = format!("{}-{}", offset, offset + len - 1);
             let resp = session
                 .send(scopes, |c| {
                     let body = blob
                         .source
-                        .body(offset, len)
+                        .body_reporting(offset, len, report.clone())
                         .unwrap_or_else(|_| Body::from(Vec::new()));
                     c.patch(url.clone())
                         .header(CONTENT_TYPE, "application/octet-stream")
@@ -330,6 +353,22 @@ mod tests {
         }
         let bytes = BlobSource::Bytes(Bytes::from(data.clone()));
         assert_eq!(collect(bytes.body(10, 20).unwrap()).await, data[10..30]);
+    }
+
+    #[tokio::test]
+    async fn file_bodies_report_the_blob_offset_as_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        std::fs::write(&path, vec![7u8; 200_000]).unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let report: Reporter = Arc::new(move |bytes| sink.lock().unwrap().push(bytes));
+        let body = BlobSource::File(path)
+            .body_reporting(50_000, 140_000, Some(report))
+            .unwrap();
+        assert_eq!(collect(body).await.len(), 140_000);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, [115_536, 181_072, 190_000]);
     }
 
     #[test]
