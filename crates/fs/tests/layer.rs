@@ -331,3 +331,70 @@ fn layer_entries_come_in_path_order() {
     assert_eq!(names, sorted);
     assert_eq!(names.len(), changes.len());
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn placeholders_of_a_rootless_extraction_are_written_as_the_layer_said() {
+    use std::os::unix::fs::MetadataExt;
+
+    use kiln_fs::extract::{EntryKind, Placeholders, Recorded, Unrepresentable};
+
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    fs::create_dir_all(src.join("dev")).unwrap();
+    // What a rootless extraction leaves: empty files owned by the extracting process.
+    for name in ["dev/null", "dev/sda", "owned", "chowned"] {
+        fs::write(src.join(name), b"").unwrap();
+        set_mode(&src.join(name), 0o640);
+    }
+    let me = fs::metadata(&src).unwrap();
+    let (uid, gid) = (me.uid(), me.gid());
+    let device = |kind, major, minor| Unrepresentable::Device {
+        kind,
+        major,
+        minor,
+        mode: 0o640,
+        uid: 7,
+        gid: 8,
+    };
+    let placeholders = Placeholders::new([
+        Recorded {
+            path: "/dev/null".into(),
+            what: device(EntryKind::CharDevice, 1, 3),
+        },
+        Recorded {
+            path: "/dev/sda".into(),
+            what: device(EntryKind::BlockDevice, 8, 0),
+        },
+        Recorded {
+            path: "/owned".into(),
+            what: Unrepresentable::Owner { uid: 70, gid: 80 },
+        },
+        Recorded {
+            path: "/chowned".into(),
+            what: Unrepresentable::Owner { uid: 70, gid: 80 },
+        },
+    ]);
+    // A step gave this one an owner of its own since: that change wins.
+    std::os::unix::fs::lchown(src.join("chowned"), Some(uid + 1), Some(gid + 1)).unwrap();
+
+    let dest = work.path().join("layer");
+    let written =
+        layer::write_with_placeholders(&src, &all_of(&src), &dest, &gzip(), &placeholders).unwrap();
+    let listing = tar_listing(&written.path, Compression::Gzip);
+    let line = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.ends_with(&format!(" {name}")) || l.contains(&format!(" {name} ")))
+            .unwrap_or_else(|| panic!("{name} not in {listing}"))
+            .to_owned()
+    };
+    assert!(line("dev/null").starts_with("crw-r----- 7/8"), "{listing}");
+    assert!(line("dev/null").contains("1,3"), "{listing}");
+    assert!(line("dev/sda").starts_with("brw-r----- 7/8"), "{listing}");
+    assert!(line("owned").starts_with("-rw-r----- 70/80"), "{listing}");
+    assert!(
+        line("chowned").starts_with(&format!("-rw-r----- {}/{}", uid + 1, gid + 1)),
+        "{listing}"
+    );
+}

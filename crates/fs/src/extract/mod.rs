@@ -24,7 +24,7 @@ use std::path::PathBuf;
 pub use compression::Compression;
 pub use pipeline::{extract_layer, extract_layers};
 pub use reader::{Entry, EntryKind, for_each_entry};
-pub use rootless::{Recorded, Unrepresentable};
+pub use rootless::{Placeholders, Recorded, Unrepresentable};
 
 use crate::ignore_list::IgnoreList;
 use crate::resolve::{self, Root};

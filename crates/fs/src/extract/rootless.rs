@@ -6,7 +6,8 @@
 //! place of a device, the file owned by the caller) and records the truth here, keyed by the
 //! path inside the rootfs; the layer writer looks paths up in it.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::EntryKind;
 
@@ -33,4 +34,52 @@ pub enum Unrepresentable {
     },
     /// A node whose owner could not be set.
     Owner { uid: u32, gid: u32 },
+}
+
+/// The recorded truth of every placeholder in one rootfs, for the layer writer: a path that
+/// is still the placeholder extraction left is written as the layer said it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placeholders {
+    /// Keyed by the path relative to the rootfs (`dev/null`), as layer entries are named.
+    by_path: BTreeMap<PathBuf, Unrepresentable>,
+    /// The owner a placeholder was left with: the extracting process's own ids.
+    owner: (u32, u32),
+}
+
+impl Placeholders {
+    /// Collects what extraction recorded, in layer order (a later record of a path wins).
+    pub fn new(recorded: impl IntoIterator<Item = Recorded>) -> Self {
+        let by_path = recorded
+            .into_iter()
+            .map(|r| {
+                let rel = r.path.strip_prefix("/").unwrap_or(&r.path).to_path_buf();
+                (rel, r.what)
+            })
+            .collect();
+        let owner = (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        );
+        Self { by_path, owner }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_path.is_empty()
+    }
+
+    /// What `rel` really is, if it was recorded.
+    pub fn get(&self, rel: &Path) -> Option<&Unrepresentable> {
+        self.by_path.get(rel)
+    }
+
+    /// The owner placeholders were created with; a placeholder whose owner differs was
+    /// changed since (a RUN's `chown`) and that change wins.
+    pub fn placeholder_owner(&self) -> (u32, u32) {
+        self.owner
+    }
+
+    /// Forgets `rel` and what lies under it: a step replaced or removed it.
+    pub fn forget(&mut self, rel: &Path) {
+        self.by_path.retain(|p, _| !p.starts_with(rel));
+    }
 }

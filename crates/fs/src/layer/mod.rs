@@ -28,6 +28,7 @@ use kiln_oci::{DiffId, Digest};
 pub use changes::{Change, Changes, LayerPath, OPAQUE_MARKER, WHITEOUT_PREFIX};
 pub use compression::Compression;
 
+use crate::extract::Placeholders;
 use output::LayerOutput;
 use source::Source;
 
@@ -121,13 +122,25 @@ pub fn write(
     dest: &Path,
     options: &LayerOptions,
 ) -> Result<WrittenLayer, Error> {
+    write_with_placeholders(root, changes, dest, options, &Placeholders::default())
+}
+
+/// As [`write`], for a rootfs that a rootless extraction left `placeholders` in: each one no
+/// step changed is written as the layer it came from said (a device, a foreign owner).
+pub fn write_with_placeholders(
+    root: &Path,
+    changes: &Changes,
+    dest: &Path,
+    options: &LayerOptions,
+    placeholders: &Placeholders,
+) -> Result<WrittenLayer, Error> {
     let level = options.compression.resolve_level(options.level)?;
     let threads = match options.threads {
         0 => available_threads(),
         n => n,
     };
     let mut out = LayerOutput::create(dest, options.compression, level, threads)?;
-    let mut source = Source::new(root, options.clamp_mtime);
+    let mut source = Source::new(root, options.clamp_mtime, placeholders);
     let written = changes
         .iter()
         .try_for_each(|(rel, change)| source.write_entry(&mut out, rel, change))

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use super::Error;
 use super::changes::Change;
 use super::header::{EntryHeader, Kind, write_header, write_padding};
+use crate::extract::{EntryKind, Placeholders, Unrepresentable};
 
 /// Reads entries from one rootfs and writes them as tar entries.
 pub(crate) struct Source<'a> {
@@ -34,6 +35,8 @@ pub(crate) struct Source<'a> {
     links: HashMap<(u64, u64), Vec<u8>>,
     /// Directories already written, to check that no path is reached through a symlink.
     dirs: HashSet<PathBuf>,
+    /// What placeholders of a rootless extraction really are.
+    placeholders: &'a Placeholders,
     buf: Vec<u8>,
 }
 
@@ -73,12 +76,13 @@ fn read_xattrs(path: &Path) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, Error> {
 }
 
 impl<'a> Source<'a> {
-    pub(crate) fn new(root: &'a Path, clamp: Option<i64>) -> Self {
+    pub(crate) fn new(root: &'a Path, clamp: Option<i64>, placeholders: &'a Placeholders) -> Self {
         Self {
             root,
             clamp,
             links: HashMap::new(),
             dirs: HashSet::new(),
+            placeholders,
             buf: vec![0; 256 * 1024],
         }
     }
@@ -182,7 +186,7 @@ impl<'a> Source<'a> {
             return Err(Error::UnsupportedType(path.to_owned()));
         };
         let (mtime_sec, mtime_nsec) = self.time(meta.mtime(), meta.mtime_nsec() as u32);
-        Ok(Some(EntryHeader {
+        let mut header = EntryHeader {
             name,
             kind,
             mode: meta.mode() & 0o7777,
@@ -195,7 +199,46 @@ impl<'a> Source<'a> {
             dev_major: major(meta.rdev()),
             dev_minor: minor(meta.rdev()),
             xattrs: read_xattrs(path)?,
-        }))
+        };
+        self.restore_placeholder(rel, &mut header);
+        Ok(Some(header))
+    }
+
+    /// Writes a placeholder that no step changed as what the layer it came from said: a
+    /// device, or a node with an owner this process could not give it.
+    fn restore_placeholder(&self, rel: &Path, header: &mut EntryHeader) {
+        let Some(truth) = self.placeholders.get(rel) else {
+            return;
+        };
+        let (uid, gid) = self.placeholders.placeholder_owner();
+        if (header.uid, header.gid) != (u64::from(uid), u64::from(gid)) {
+            return;
+        }
+        match *truth {
+            Unrepresentable::Device {
+                kind,
+                major,
+                minor,
+                uid,
+                gid,
+                ..
+            } if header.kind == Kind::File && header.size == 0 => {
+                header.kind = if kind == EntryKind::BlockDevice {
+                    Kind::Block
+                } else {
+                    Kind::Char
+                };
+                header.dev_major = major;
+                header.dev_minor = minor;
+                header.uid = u64::from(uid);
+                header.gid = u64::from(gid);
+            }
+            Unrepresentable::Owner { uid, gid } => {
+                header.uid = u64::from(uid);
+                header.gid = u64::from(gid);
+            }
+            Unrepresentable::Device { .. } => {}
+        }
     }
 
     /// For a non-directory with several links: the archive name of the group's first entry in
@@ -265,12 +308,13 @@ mod tests {
 
     #[test]
     fn clamping_only_lowers_times() {
-        let s = Source::new(Path::new("/"), Some(100));
+        let none = Placeholders::default();
+        let s = Source::new(Path::new("/"), Some(100), &none);
         assert_eq!(s.time(50, 7), (50, 7));
         assert_eq!(s.time(100, 0), (100, 0));
         assert_eq!(s.time(100, 5), (100, 0));
         assert_eq!(s.time(200, 5), (100, 0));
-        let keep = Source::new(Path::new("/"), None);
+        let keep = Source::new(Path::new("/"), None, &none);
         assert_eq!(keep.time(200, 5), (200, 5));
     }
 
