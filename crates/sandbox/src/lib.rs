@@ -73,6 +73,7 @@ pub mod probe;
 mod process;
 pub mod resolve;
 mod run;
+pub mod rootless;
 pub mod spec;
 pub mod stubs;
 pub mod syscall;

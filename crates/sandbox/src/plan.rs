@@ -138,7 +138,7 @@ fn steps(
     steps.push(Step::Bind {
         source: PathBuf::from("/sys"),
         target: stubs.ensure(Path::new("/sys"), Kind::Dir)?,
-        recursive: isolation == Isolation::Rootless,
+        recursive: in_user_namespace(isolation),
         read_only: true,
     });
     // /proc and /sys are mounted only inside, so these targets are checked when applied.
@@ -202,3 +202,10 @@ fn steps(
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+/// Whether the run happens in a user namespace: its own (rootless), or the one a build started
+/// without root runs in. Mounts the host made are locked there, and overlayfs keeps its
+/// metadata in `user.*` xattrs.
+fn in_user_namespace(isolation: Isolation) -> bool {
+    isolation == Isolation::Rootless || crate::rootless::in_user_namespace()
+}
