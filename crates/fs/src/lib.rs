@@ -10,6 +10,7 @@
 pub mod context;
 pub mod copy;
 pub mod extract;
+pub mod fetch;
 pub mod ignore_list;
 pub mod layer;
 pub mod resolve;

@@ -322,7 +322,7 @@ fn unsupported_forms_fail_by_name() {
     let err = f.run(&url, None).expect_err("url");
     assert_eq!(
         err.to_string(),
-        "ADD from a URL is not supported yet: https://example.com/f.tar"
+        "URL source https://example.com/f.tar must be downloaded before it is copied"
     );
     let err = f
         .run(&op(&["git@github.com:o/r.git"], "/x/"), None)
@@ -459,4 +459,129 @@ fn copy_from_a_stage_follows_links_inside_that_stage() {
     let dest = Root::open(&f.rootfs).expect("rootfs");
     copy(&source, &dest, &op(&["/tool-link"], "/bin/")).expect("copy");
     assert_eq!(f.read("/bin/tool-link"), "tool");
+}
+
+/// Serves one canned answer per path on 127.0.0.1: `/dir/file.txt` with `Last-Modified`,
+/// `/` without, 404 for the rest. Returns the port.
+fn serve_http() -> u16 {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let target = request.split_whitespace().nth(1).unwrap_or("/");
+            let path = target.split('?').next().unwrap_or(target);
+            let (status, extra) = match path {
+                "/dir/file.txt" => ("200 OK", "Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n"),
+                "/" => ("200 OK", ""),
+                _ => ("404 Not Found", ""),
+            };
+            let body = "body\n";
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+    });
+    port
+}
+
+fn fetch(
+    url: &str,
+    dir: &std::path::Path,
+    checksum: Option<&str>,
+) -> Result<kiln_fs::fetch::Fetched, kiln_fs::fetch::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = kiln_fs::fetch::client().expect("client");
+    let checksum: Option<kiln_oci::Digest> = checksum.map(|c| c.parse().expect("digest"));
+    runtime.block_on(kiln_fs::fetch::fetch(&client, url, dir, checksum.as_ref()))
+}
+
+#[test]
+fn fetch_writes_the_url_file_with_mode_0600_and_the_last_modified_time() {
+    let port = serve_http();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let got = fetch(
+        &format!("http://user:pw@127.0.0.1:{port}/dir/file.txt?x=1"),
+        tmp.path(),
+        None,
+    )
+    .expect("fetched");
+    assert_eq!(got.name, "file.txt");
+    assert_eq!(got.path, tmp.path().join("file.txt"));
+    assert_eq!(fs::read_to_string(&got.path).expect("read"), "body\n");
+    let meta = fs::metadata(&got.path).expect("stat");
+    assert_eq!(meta.mode() & 0o7777, 0o600);
+    assert_eq!(meta.mtime(), 1_445_412_480);
+    assert_eq!(got.digest, kiln_oci::Digest::of(b"body\n"));
+
+    let unnamed = fetch(
+        &format!("http://127.0.0.1:{port}/"),
+        &tmp.path().join("u"),
+        None,
+    )
+    .expect("fetched");
+    assert_eq!(unnamed.name, "__unnamed__");
+    let meta = fs::metadata(&unnamed.path).expect("stat");
+    assert_eq!(
+        meta.mtime(),
+        0,
+        "no Last-Modified is the epoch, as in BuildKit"
+    );
+}
+
+#[test]
+fn fetch_errors_name_the_url_without_credentials_and_the_status_or_digests() {
+    let port = serve_http();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let err = fetch(
+        &format!("http://user:secret@127.0.0.1:{port}/missing"),
+        tmp.path(),
+        None,
+    )
+    .expect_err("404");
+    assert_eq!(
+        err.to_string(),
+        format!("GET http://127.0.0.1:{port}/missing: HTTP status 404 Not Found")
+    );
+
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let err = fetch(
+        &format!("http://127.0.0.1:{port}/dir/file.txt"),
+        tmp.path(),
+        Some(&wrong),
+    )
+    .expect_err("mismatch");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "checksum mismatch for http://127.0.0.1:{port}/dir/file.txt: expected {wrong}, got {}",
+            kiln_oci::Digest::of(b"body\n")
+        )
+    );
+    let right = kiln_oci::Digest::of(b"body\n").to_string();
+    fetch(
+        &format!("http://127.0.0.1:{port}/dir/file.txt"),
+        &tmp.path().join("ok"),
+        Some(&right),
+    )
+    .expect("a matching checksum passes");
+
+    let err = fetch("http://127.0.0.1:1/refused", tmp.path(), None).expect_err("refused");
+    assert_eq!(err.to_string(), "GET http://127.0.0.1:1/refused failed");
 }

@@ -76,6 +76,7 @@ pub struct Lexer {
     raw_quotes: bool,
     raw_escapes: bool,
     keep_unset: bool,
+    skip_quotes: bool,
 }
 
 impl Lexer {
@@ -86,6 +87,16 @@ impl Lexer {
             raw_quotes: false,
             raw_escapes: false,
             keep_unset: false,
+            skip_quotes: false,
+        }
+    }
+
+    /// Treats quotes as plain characters (BuildKit `SkipProcessQuotes`), as heredoc bodies
+    /// of COPY and ADD are expanded.
+    pub fn with_skip_quotes(self, on: bool) -> Self {
+        Self {
+            skip_quotes: on,
+            ..self
         }
     }
 
@@ -230,12 +241,12 @@ impl<E: Env + ?Sized> State<'_, E> {
                     result.push_str(&value);
                     words.add_str(&value);
                 }
-                '\'' => {
+                '\'' if !self.lexer.skip_quotes => {
                     let value = self.single_quote()?;
                     result.push_str(&value);
                     words.add_raw_str(&value);
                 }
-                '"' => {
+                '"' if !self.lexer.skip_quotes => {
                     let value = self.double_quote(raw_escapes)?;
                     result.push_str(&value);
                     words.add_raw_str(&value);

@@ -153,6 +153,20 @@ fn raw_lexing_keeps_quotes_escapes_and_unset_variables() {
 }
 
 #[test]
+fn skipping_quotes_expands_inside_them_and_keeps_them() {
+    let lexer = Lexer::new('\\').with_skip_quotes(true);
+    let env = [("N", "v")];
+    let cases = [
+        ("'$N' \"$N\"", "'v' \"v\""),
+        ("\\$N it's", "$N it's"),
+        ("${NOPE:-d}\n", "d\n"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(lexer.expand_word(input, &env[..]).unwrap(), want, "{input}");
+    }
+}
+
+#[test]
 fn map_environments_look_up_by_exact_name() {
     let mut map = HashMap::new();
     map.insert("a".to_owned(), "1".to_owned());

@@ -18,7 +18,9 @@
 //! - `.dockerignore` hides context paths ([`Source::context`]), `--exclude` hides paths below
 //!   each source;
 //! - ADD extracts a local tar archive (plain, gzip, bzip2, xz or zstd, recognised by content)
-//!   into `dest`; URL sources fail with an error naming them;
+//!   into `dest`; URL sources fail with an error naming them: the caller downloads them first
+//!   ([`crate::fetch`]) and copies the file from a directory of its own, as BuildKit copies
+//!   from its HTTP source;
 //! - `--parents` keeps each source's path below the root, or below a `/./` pivot in it, with
 //!   the parent directories it names taking their metadata from the source.
 //!
@@ -26,8 +28,9 @@
 //! was copied (source path, type, mode and owner as written, content, link target, xattrs; not
 //! mtimes), which [`digest`] also computes without writing, for cache keys.
 //!
-//! Does not own: resolving `--chown` names (the caller passes numbers), remote ADD sources,
-//! `--link` layering, or heredoc sources (the caller writes those).
+//! Does not own: resolving `--chown` names (the caller passes numbers), downloading remote ADD
+//! sources ([`crate::fetch`]), `--link` layering, or writing heredoc sources (the caller writes
+//! them into a directory and copies from there).
 
 mod archive;
 mod hash;
@@ -66,7 +69,7 @@ pub struct CopyOp {
     pub exclude: Vec<String>,
     /// `--parents`: keep the sources' paths (below a `/./` pivot when one is written).
     pub parents: bool,
-    /// ADD rather than COPY: local archives are extracted, URLs are refused.
+    /// ADD rather than COPY: local archives are extracted (URLs are the caller's).
     pub add: bool,
 }
 
@@ -84,7 +87,7 @@ pub struct Copied {
 /// A COPY/ADD error, naming the source or destination path it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("ADD from a URL is not supported yet: {url}")]
+    #[error("URL source {url} must be downloaded before it is copied")]
     AddUrl { url: String },
     #[error("source can't be a URL for COPY: {url}")]
     CopyUrl { url: String },
@@ -126,6 +129,8 @@ pub enum Error {
         #[source]
         source: extract::Error,
     },
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::Error),
     #[error("cannot record {path} in the layer")]
     Layer {
         path: PathBuf,
