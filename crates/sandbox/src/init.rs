@@ -2,7 +2,7 @@
 //!
 //! Owns: everything between `execve` of the init and `execve` of the command: taking over the
 //! status pipe, reading the plan, entering the user namespace (rootless), creating the mount,
-//! PID, UTS and IPC namespaces, applying the mount plan as PID 1 of the new PID namespace,
+//! PID, UTS and IPC namespaces (and a network namespace for `--network=none`), applying the mount plan as PID 1 of the new PID namespace,
 //! forking the command into its own session, dropping it to its user, and reaping: when the
 //! command exits, every process left in the namespace (or, without one, every descendant) is
 //! killed and reaped, and the command's status is reported.
@@ -24,7 +24,7 @@ use std::path::Path;
 use rustix::process::Pid;
 
 use crate::mounts::{self, StepError};
-use crate::spec::{ExitStatus, Isolation};
+use crate::spec::{ExitStatus, Isolation, NetworkMode};
 use crate::syscall::{LinuxSyscall, Namespaces, Syscall};
 use crate::wire::{self, Command, Plan, Report, Request};
 use crate::{credentials, process, userns};
@@ -122,12 +122,15 @@ fn run(plan: &Plan, status: BorrowedFd<'_>) -> i32 {
                     return fail_step(status, e);
                 }
             }
-            let namespaces =
+            let mut namespaces =
                 Namespaces::NEWNS | Namespaces::NEWPID | Namespaces::NEWUTS | Namespaces::NEWIPC;
+            if plan.network == NetworkMode::None {
+                namespaces |= Namespaces::NEWNET;
+            }
             if let Err(e) = sys.unshare(namespaces) {
                 return fail(
                     status,
-                    "unshare mount, PID, UTS and IPC namespaces",
+                    "unshare mount, PID, UTS, IPC (and network) namespaces",
                     None,
                     e,
                 );

@@ -22,7 +22,8 @@
 //! In `chroot` and `rootless` modes ([`Isolation`]): the rootfs as `/` (after `pivot_root`,
 //! nothing of the host's tree), its own PID namespace (it is PID 2, the reaper PID 1), a fresh
 //! `/proc` with Docker's masked and read-only paths, a tmpfs `/dev` with the standard devices,
-//! `/dev/pts` and `/dev/shm`, a read-only `/sys`, the caller's [`Mount`]s, the host's network,
+//! `/dev/pts` and `/dev/shm`, a read-only `/sys`, the caller's [`Mount`]s, the host's network
+//! (or, with [`NetworkMode::None`], a network namespace of its own with only loopback),
 //! Docker's default capabilities, umask 022, default signal dispositions, and the user of
 //! `USER` with its supplementary groups. In `none` mode it runs in place with what the
 //! container grants, as in Kaniko. In every mode, whatever it leaves running is killed when it
@@ -85,5 +86,7 @@ pub use error::{Error, Result};
 pub use network::NetworkFiles;
 pub use probe::Probe;
 pub use run::Sandbox;
-pub use spec::{BindMount, ExitStatus, Isolation, Mount, RunOutcome, RunSpec, Stream};
+pub use spec::{
+    BindMount, ExitStatus, Isolation, Mount, NetworkMode, RunOutcome, RunSpec, SecretBytes, Stream,
+};
 pub use user::ExecUser;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::SecretBytes;
 use crate::syscall::{MountFlags, Syscall};
 
 /// Kernel interfaces a container does not see, as Docker's defaults (moby `oci/defaults.go`),
@@ -97,6 +98,35 @@ pub enum Step {
     Hostname {
         name: String,
     },
+    /// `lower` at `target` through an overlay whose upper and work directories live in a
+    /// tmpfs mounted at `staging` (a new directory in the `/dev` tmpfs, detached and removed
+    /// again once the overlay holds it): writes go to memory and vanish with the namespace.
+    /// `user_xattr` selects the `user.overlay.*` attributes a user namespace needs.
+    Overlay {
+        lower: PathBuf,
+        target: PathBuf,
+        staging: PathBuf,
+        user_xattr: bool,
+    },
+    /// `contents` written at `staging` (in the `/dev` tmpfs) with this owner and mode, bound
+    /// read-only at `target`, and unlinked from `staging`.
+    File {
+        staging: PathBuf,
+        target: PathBuf,
+        contents: SecretBytes,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    /// Owner and mode of what is mounted at `target`.
+    Owner {
+        target: PathBuf,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    /// Bring up `lo` in the run's own network namespace.
+    Loopback,
     PivotRoot {
         rootfs: PathBuf,
     },
@@ -243,8 +273,109 @@ fn apply_step(sys: &dyn Syscall, step: &Step) -> Result<(), StepError> {
         Step::Hostname { name } => sys
             .sethostname(name)
             .map_err(at("set hostname", Path::new(name))),
+        Step::Overlay {
+            lower,
+            target,
+            staging,
+            user_xattr,
+        } => apply_overlay(sys, lower, target, staging, *user_xattr),
+        Step::File {
+            staging,
+            target,
+            contents,
+            uid,
+            gid,
+            mode,
+        } => {
+            sys.create_file(staging, 0o600)
+                .map_err(at("create", staging))?;
+            sys.write_file(staging, &contents.0)
+                .map_err(at("write", staging))?;
+            sys.chown(staging, *uid, *gid)
+                .map_err(at("change the owner of", staging))?;
+            sys.chmod(staging, *mode)
+                .map_err(at("change the mode of", staging))?;
+            sys.mount(Some(staging), target, None, libc::MS_BIND, None)
+                .map_err(at("bind mount onto", target))?;
+            remount_read_only(sys, target)?;
+            sys.remove(staging, false).map_err(at("remove", staging))
+        }
+        Step::Owner {
+            target,
+            uid,
+            gid,
+            mode,
+        } => {
+            sys.chown(target, *uid, *gid)
+                .map_err(at("change the owner of", target))?;
+            sys.chmod(target, *mode)
+                .map_err(at("change the mode of", target))
+        }
+        Step::Loopback => sys
+            .loopback_up()
+            .map_err(at("bring up the loopback interface", Path::new("lo"))),
         Step::PivotRoot { rootfs } => pivot(sys, rootfs),
     }
+}
+
+/// An overlay option value: backslashes, commas and colons escaped for the kernel's parser.
+fn overlay_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        if matches!(c, '\\' | ',' | ':') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn apply_overlay(
+    sys: &dyn Syscall,
+    lower: &Path,
+    target: &Path,
+    staging: &Path,
+    user_xattr: bool,
+) -> Result<(), StepError> {
+    sys.mkdir(staging, 0o700).map_err(at("create", staging))?;
+    sys.mount(
+        Some(Path::new("tmpfs")),
+        staging,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=700"),
+    )
+    .map_err(at("mount tmpfs on", staging))?;
+    let upper = staging.join("upper");
+    let work = staging.join("work");
+    // The overlay's root takes the upper directory's owner and mode: give it the lower's.
+    let (uid, gid, mode) = sys.owner(lower).map_err(at("inspect", lower))?;
+    sys.mkdir(&upper, 0o755).map_err(at("create", &upper))?;
+    match sys.chown(&upper, uid, gid) {
+        // An owner the user namespace does not map: the directory stays root's.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+        other => other.map_err(at("change the owner of", &upper))?,
+    }
+    sys.chmod(&upper, mode)
+        .map_err(at("change the mode of", &upper))?;
+    sys.mkdir(&work, 0o700).map_err(at("create", &work))?;
+    let xattr = if user_xattr { ",userxattr" } else { "" };
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}{xattr}",
+        overlay_path(lower),
+        overlay_path(&upper),
+        overlay_path(&work)
+    );
+    sys.mount(
+        Some(Path::new("overlay")),
+        target,
+        Some("overlay"),
+        0,
+        Some(&data),
+    )
+    .map_err(at("mount an overlay on", target))?;
+    sys.detach(staging).map_err(at("detach", staging))?;
+    sys.remove(staging, true).map_err(at("remove", staging))
 }
 
 /// A bind mount takes the source mount's flags; making it read-only is a second, remount call

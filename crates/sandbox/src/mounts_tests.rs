@@ -366,3 +366,82 @@ fn a_mount_point_inside_dev_is_made_with_its_missing_parents() {
         ]
     );
 }
+
+#[test]
+fn a_file_is_written_in_dev_bound_read_only_and_unlinked() {
+    let sys = RecordingSyscall::new();
+    let steps = [Step::File {
+        staging: "/r/dev/.kiln-file-0".into(),
+        target: "/r/run/secrets/t".into(),
+        contents: SecretBytes(b"v".to_vec()),
+        uid: 1000,
+        gid: 50,
+        mode: 0o400,
+    }];
+    apply(&sys, &steps).expect("apply");
+    let staging = PathBuf::from("/r/dev/.kiln-file-0");
+    assert_eq!(
+        sys.calls(),
+        [
+            Call::CreateFile(staging.clone(), 0o600),
+            Call::WriteFile(staging.clone(), b"v".to_vec()),
+            Call::Chown(staging.clone(), 1000, 50),
+            Call::Chmod(staging.clone(), 0o400),
+            mount(
+                Some("/r/dev/.kiln-file-0"),
+                "/r/run/secrets/t",
+                None,
+                libc::MS_BIND,
+                None
+            ),
+            mount(
+                None,
+                "/r/run/secrets/t",
+                None,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                None
+            ),
+            Call::Remove(staging, false),
+        ]
+    );
+}
+
+#[test]
+fn a_scratch_overlay_keeps_its_upper_layer_in_a_detached_tmpfs() {
+    let sys = RecordingSyscall::new();
+    let steps = [Step::Overlay {
+        lower: "/ctx/a,b:c".into(),
+        target: "/r/src".into(),
+        staging: "/r/dev/.kiln-rw-0".into(),
+        user_xattr: true,
+    }];
+    apply(&sys, &steps).expect("apply");
+    let calls = sys.calls();
+    assert_eq!(
+        calls[1],
+        mount(
+            Some("tmpfs"),
+            "/r/dev/.kiln-rw-0",
+            Some("tmpfs"),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some("mode=700")
+        )
+    );
+    assert!(calls.contains(&mount(
+        Some("overlay"),
+        "/r/src",
+        Some("overlay"),
+        0,
+        Some(
+            "lowerdir=/ctx/a\\,b\\:c,upperdir=/r/dev/.kiln-rw-0/upper,\
+             workdir=/r/dev/.kiln-rw-0/work,userxattr"
+        )
+    )));
+    assert_eq!(
+        calls[calls.len() - 2..],
+        [
+            Call::Detach("/r/dev/.kiln-rw-0".into()),
+            Call::Remove("/r/dev/.kiln-rw-0".into(), true)
+        ]
+    );
+}

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::idmap::IdMapping;
 use crate::mounts::{self, Step};
-use crate::spec::{Isolation, Mount, RunSpec};
+use crate::resolve::resolve_in_root;
+use crate::spec::{Isolation, Mount, NetworkMode, RunSpec};
 use crate::stubs::{Kind, MountStubs};
 use crate::user;
 use crate::wire::{Command, Plan};
@@ -78,6 +79,11 @@ pub(crate) fn prepare(
                     "bind mounts and a hostname need namespaces it does not create".into(),
                 ));
             }
+            if spec.network == NetworkMode::None {
+                return Err(unsupported(
+                    "RUN --network=none needs a network namespace it does not create".into(),
+                ));
+            }
             (Vec::new(), None)
         }
         Isolation::Chroot | Isolation::Rootless => {
@@ -104,6 +110,7 @@ pub(crate) fn prepare(
             isolation,
             steps,
             idmap,
+            network: spec.network,
             command,
         },
         stubs,
@@ -148,7 +155,27 @@ fn steps(
     steps.extend(mounts::READ_ONLY_PATHS.iter().map(|p| Step::ReadOnly {
         target: rootfs.join(p),
     }));
-    for mount in &spec.mounts {
+    let dev_target = |target: &Path, kind: Kind, steps: &mut Vec<Step>, stubs: &mut MountStubs| {
+        let under_dev = target
+            .strip_prefix("/dev")
+            .ok()
+            .filter(|rel| !rel.as_os_str().is_empty());
+        match under_dev {
+            // /dev is the tmpfs mounted above: a stub in the rootfs would be hidden by it, so
+            // the mount point is made inside the tmpfs when the plan runs (a heredoc script at
+            // /dev/pipes/NAME).
+            Some(rel) => {
+                let target = dev.join(rel);
+                steps.push(Step::MountPoint {
+                    target: target.clone(),
+                    dir: kind == Kind::Dir,
+                });
+                Ok(target)
+            }
+            None => stubs.ensure(target, kind),
+        }
+    };
+    for (n, mount) in spec.mounts.iter().enumerate() {
         let step = match mount {
             Mount::Bind(bind) => {
                 let meta = std::fs::metadata(&bind.source).map_err(|source| Error::Io {
@@ -157,38 +184,53 @@ fn steps(
                     source,
                 })?;
                 let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-                let under_dev = bind
-                    .target
-                    .strip_prefix("/dev")
-                    .ok()
-                    .filter(|rel| !rel.as_os_str().is_empty());
-                let target = match under_dev {
-                    // /dev is the tmpfs mounted above: a stub in the rootfs would be hidden by
-                    // it, so the mount point is made inside the tmpfs when the plan runs (a
-                    // heredoc script at /dev/pipes/NAME).
-                    Some(rel) => {
-                        let target = dev.join(rel);
-                        steps.push(Step::MountPoint {
-                            target: target.clone(),
-                            dir: kind == Kind::Dir,
-                        });
-                        target
-                    }
-                    None => stubs.ensure(&bind.target, kind)?,
-                };
                 Step::Bind {
                     source: bind.source.clone(),
-                    target,
+                    target: dev_target(&bind.target, kind, &mut steps, stubs)?,
                     recursive: kind == Kind::Dir,
                     read_only: bind.read_only,
                 }
             }
             Mount::Tmpfs { target, size } => Step::Tmpfs {
-                target: stubs.ensure(target, Kind::Dir)?,
+                target: dev_target(target, Kind::Dir, &mut steps, stubs)?,
                 size: *size,
+            },
+            Mount::Scratch { lower, target } => Step::Overlay {
+                lower: lower.clone(),
+                target: dev_target(target, Kind::Dir, &mut steps, stubs)?,
+                staging: dev.join(format!(".kiln-rw-{n}")),
+                user_xattr: in_user_namespace(isolation),
+            },
+            Mount::File {
+                target,
+                contents,
+                uid,
+                gid,
+                mode,
+            } => Step::File {
+                staging: dev.join(format!(".kiln-file-{n}")),
+                target: dev_target(target, Kind::File, &mut steps, stubs)?,
+                contents: contents.clone(),
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+            },
+            Mount::Owner {
+                target,
+                uid,
+                gid,
+                mode,
+            } => Step::Owner {
+                target: resolve_in_root(rootfs, target)?,
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
             },
         };
         steps.push(step);
+    }
+    if spec.network == NetworkMode::None {
+        steps.push(Step::Loopback);
     }
     if let Some(name) = &spec.hostname {
         steps.push(Step::Hostname { name: name.clone() });

@@ -75,6 +75,51 @@ pub enum Mount {
         target: PathBuf,
         size: Option<u64>,
     },
+    /// The host directory `lower` at `target`, writable, with every write kept in a tmpfs of
+    /// the sandbox and gone when the run ends (an overlay whose upper layer is that tmpfs):
+    /// BuildKit's `RUN --mount=type=bind,rw`. The mount point has `lower`'s owner and mode.
+    Scratch {
+        lower: PathBuf,
+        target: PathBuf,
+    },
+    /// A file that only exists in memory: written into the sandbox's `/dev` tmpfs with this
+    /// owner and mode, bound read-only at `target`, and unlinked there before the command
+    /// starts. Its bytes never touch the disk (`RUN --mount=type=secret`).
+    File {
+        target: PathBuf,
+        contents: SecretBytes,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    /// Gives what an earlier mount put at `target` this owner and mode, from inside the
+    /// sandbox, where the ids are the container's (a new cache mount's `uid`, `gid`, `mode`).
+    Owner {
+        target: PathBuf,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+}
+
+/// Bytes that must never be printed: `Debug` shows their length only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} secret bytes>", self.0.len())
+    }
+}
+
+/// `RUN --network`: which network a RUN process is in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkMode {
+    /// The host's network, as Kaniko's RUN and BuildKit's `default` and `host` modes have it.
+    #[default]
+    Host,
+    /// A new network namespace with only the loopback interface, up.
+    None,
 }
 
 /// A host file or directory made visible at `target` (a path inside the rootfs).
@@ -106,6 +151,7 @@ pub struct RunSpec {
     /// `RUN --mount`. Mount points the rootfs lacks are created for the run and removed after
     /// it, so nothing of them reaches the layer.
     pub mounts: Vec<Mount>,
+    pub network: NetworkMode,
     /// What the process reads on stdin (a heredoc body); without it stdin is empty.
     pub stdin: Option<Vec<u8>>,
 }
@@ -123,6 +169,7 @@ impl RunSpec {
             isolation: Isolation::Chroot,
             hostname: None,
             mounts: Vec::new(),
+            network: NetworkMode::Host,
             stdin: None,
         }
     }

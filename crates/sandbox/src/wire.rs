@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::idmap::IdMapping;
 use crate::mounts::Step;
 use crate::probe::ProbeReport;
-use crate::spec::{ExitStatus, Isolation};
+use crate::spec::{ExitStatus, Isolation, NetworkMode};
 use crate::user::ExecUser;
 
 /// The largest request the init accepts.
@@ -35,6 +35,8 @@ pub(crate) struct Plan {
     pub isolation: Isolation,
     pub steps: Vec<Step>,
     pub idmap: Option<IdMapping>,
+    /// Whether the run gets a network namespace of its own.
+    pub network: NetworkMode,
     pub command: Command,
 }
 

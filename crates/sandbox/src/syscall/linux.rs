@@ -168,4 +168,56 @@ impl Syscall for LinuxSyscall {
             Err(io::Error::last_os_error())
         }
     }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+    }
+
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
+    }
+
+    fn remove(&self, path: &Path, dir: bool) -> io::Result<()> {
+        if dir {
+            std::fs::remove_dir(path)
+        } else {
+            std::fs::remove_file(path)
+        }
+    }
+
+    fn owner(&self, path: &Path) -> io::Result<(u32, u32, u32)> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        Ok((meta.uid(), meta.gid(), meta.mode() & 0o7777))
+    }
+
+    fn loopback_up(&self) -> io::Result<()> {
+        // SAFETY: `socket` takes no pointers; the descriptor is owned at once.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor nothing else owns.
+        let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+        // SAFETY: an all-zero `ifreq` is valid (a NUL name, zero flags).
+        let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo") {
+            *slot = *byte as libc::c_char;
+        }
+        // SAFETY: both ioctls read and write the `ifreq` they are given, which outlives them;
+        // the name is NUL-terminated by the zeroed tail.
+        unsafe {
+            if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let up = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            request.ifr_ifru.ifru_flags |= up;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &request) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
 }

@@ -54,4 +54,14 @@ pub trait Syscall {
     fn is_dir(&self, path: &Path) -> io::Result<bool>;
     /// `prctl(PR_CAPBSET_DROP, cap)`: removes `cap` from the bounding set for good.
     fn drop_bounding_capability(&self, cap: u32) -> io::Result<()>;
+    /// `lchown(2)`.
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
+    /// `chmod(2)` with the permission and special bits of `mode`.
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()>;
+    /// `unlink(2)` of a file, or `rmdir(2)` of an empty directory when `dir`.
+    fn remove(&self, path: &Path, dir: bool) -> io::Result<()>;
+    /// The owner and permission bits of `path` (following symlinks): `(uid, gid, mode)`.
+    fn owner(&self, path: &Path) -> io::Result<(u32, u32, u32)>;
+    /// Brings the loopback interface of the current network namespace up.
+    fn loopback_up(&self) -> io::Result<()>;
 }

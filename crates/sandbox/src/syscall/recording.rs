@@ -30,6 +30,10 @@ pub enum Call {
     Symlink(PathBuf, PathBuf),
     WriteFile(PathBuf, Vec<u8>),
     DropBoundingCapability(u32),
+    Chown(PathBuf, u32, u32),
+    Chmod(PathBuf, u32),
+    Remove(PathBuf, bool),
+    LoopbackUp,
 }
 
 /// Chooses the calls that fail.
@@ -183,5 +187,26 @@ impl Syscall for RecordingSyscall {
 
     fn drop_bounding_capability(&self, cap: u32) -> io::Result<()> {
         self.record(Call::DropBoundingCapability(cap))
+    }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        self.record(Call::Chown(path.to_path_buf(), uid, gid))
+    }
+
+    fn chmod(&self, path: &Path, mode: u32) -> io::Result<()> {
+        self.record(Call::Chmod(path.to_path_buf(), mode))
+    }
+
+    fn remove(&self, path: &Path, dir: bool) -> io::Result<()> {
+        self.record(Call::Remove(path.to_path_buf(), dir))
+    }
+
+    /// Every path is root's, mode 0755.
+    fn owner(&self, _path: &Path) -> io::Result<(u32, u32, u32)> {
+        Ok((0, 0, 0o755))
+    }
+
+    fn loopback_up(&self) -> io::Result<()> {
+        self.record(Call::LoopbackUp)
     }
 }
