@@ -11,9 +11,11 @@
 //! | [`plan`] | [`Plan`]: which stages to build, in which order, from which bases, with which platform ARGs |
 //! | [`executor`] | [`executor::build`]: the stages run in order, RUN in the sandbox, layers, the assembled image and where it goes |
 //! | [`exec`] | [`exec::StageState`]: a stage's image config and variables, the metadata instructions, history entries, the process of a RUN, the words of COPY/ADD, ONBUILD triggers |
+//! | [`events`] | [`events::Event`]: what a build reports as it goes, and the sink it goes to |
 //! | `error` | [`Error`], with the Dockerfile span and stage of every failure |
 
 mod error;
+pub mod events;
 pub mod exec;
 pub mod executor;
 pub mod plan;

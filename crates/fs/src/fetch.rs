@@ -96,6 +96,28 @@ pub fn redact(url: &str) -> String {
     crate::context::redact_url(url)
 }
 
+/// `text` (an instruction as written, a log line) with the userinfo of every URL in it
+/// removed: `https://user:pw@host/x` becomes `https://host/x`.
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match authority.rfind('@') {
+            Some(at) => out.push_str(&authority[at + 1..]),
+            None => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The name of the file `url` downloads to.
 pub fn file_name(url: &str) -> String {
     let path = reqwest::Url::parse(url)
@@ -209,6 +231,21 @@ mod tests {
         ];
         for (src, http, git) in cases {
             assert_eq!((is_http(src), is_git(src)), (http, git), "{src}");
+        }
+    }
+
+    #[test]
+    fn userinfo_is_removed_from_every_url_in_a_line() {
+        let cases = [
+            (
+                "ADD https://u:p@h.example/a http://x@h2/b /d/",
+                "ADD https://h.example/a http://h2/b /d/",
+            ),
+            ("ADD a@b /c", "ADD a@b /c"),
+            ("ADD https://h/p@q /c", "ADD https://h/p@q /c"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(redact_userinfo(line), want, "{line}");
         }
     }
 

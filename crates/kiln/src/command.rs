@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
+use kiln_build::events::Events;
 use kiln_build::exec::Clock;
 use kiln_build::executor::{self, output};
 use kiln_build::warm;
@@ -83,11 +84,14 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
     }
 
     let work_dir = work_dir(&settings.kaniko_dir)?;
-    let options = build_options(&settings, work_dir.clone())?;
+    let progress = std::sync::Arc::new(crate::progress::Progress::new(&flags.log));
+    let events = Events::new(progress.clone());
+    let mut options = build_options(&settings, work_dir.clone())?;
+    options.events = events.clone();
     let started = std::time::Instant::now();
     let built = executor::build(&file, &source, &options, &registry, &runtime);
     let result = built.map_err(anyhow::Error::from).and_then(|image| {
-        write_outputs(&settings, &image, &registry, &runtime)?;
+        write_outputs(&settings, &image, &registry, &runtime, &events)?;
         Ok(image)
     });
     if let Err(e) = std::fs::remove_dir_all(&work_dir) {
@@ -111,17 +115,13 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
             };
         }
     };
-    for (step, took) in &image.timings {
-        tracing::info!("{:>7.2}s {step}", took.as_secs_f64());
-    }
-    tracing::info!(
-        "built {} ({} bytes, {} layers, {} new) in {:.1}s",
-        image.digest(),
-        image.size(),
-        image.layers.len(),
-        image.new_layers,
-        started.elapsed().as_secs_f64()
-    );
+    let pushed_to = if push.enabled {
+        push.destinations.iter().map(ToString::to_string).collect()
+    } else {
+        Vec::new()
+    };
+    let summary = crate::summary::Summary::new(&image, pushed_to, started.elapsed());
+    progress.summary(&summary);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -244,6 +244,13 @@ fn build_options(
             }
             _ => None,
         },
+        // Layers go up while the build runs only when the build pushes at all.
+        push_to: if settings.push.enabled {
+            settings.push.destinations.clone()
+        } else {
+            Vec::new()
+        },
+        events: Events::none(),
     })
 }
 
@@ -253,6 +260,7 @@ fn write_outputs(
     image: &executor::BuiltImage,
     registry: &kiln_registry::RegistryClient,
     runtime: &tokio::runtime::Runtime,
+    events: &Events,
 ) -> anyhow::Result<()> {
     let destinations = &settings.push.destinations;
     let outputs = &settings.outputs;
@@ -265,7 +273,7 @@ fn write_outputs(
         tracing::info!("wrote the image to the OCI layout {}", path.display());
     }
     if settings.push.enabled && !destinations.is_empty() {
-        output::push(image, destinations, registry, runtime)?;
+        output::push(image, destinations, registry, runtime, events)?;
     } else {
         tracing::info!("not pushing (--no-push or no --destination)");
     }

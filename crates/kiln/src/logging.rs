@@ -5,7 +5,14 @@
 //! log lines altogether (the final error is printed by `crate::report`, not logged). `color`
 //! forces ANSI colours even when stderr is not a terminal, as Kaniko's does; `json` writes one
 //! object per line and always carries a timestamp.
+//!
+//! When progress bars are drawn (text or color on a terminal, see `crate::progress`), log
+//! lines are written with the bars lifted, so that a line never lands inside a bar.
 
+use std::io::{IsTerminal as _, Write};
+use std::sync::OnceLock;
+
+use indicatif::{MultiProgress, ProgressDrawTarget};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{Layer, Registry, fmt};
@@ -24,13 +31,51 @@ pub fn level_filter(level: LogLevel) -> LevelFilter {
     }
 }
 
+/// The progress bars of this process, when [`init`] chose to draw them.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// The bars to draw progress on: `None` unless logs are text or color on a terminal at a
+/// level that shows `info`.
+pub fn bars() -> Option<&'static MultiProgress> {
+    BARS.get()
+}
+
+/// Whether progress is drawn as bars: text or color on a terminal, at `info` or more.
+fn draws_bars(flags: &LogFlags, terminal: bool) -> bool {
+    terminal
+        && flags.log_format != LogFormat::Json
+        && level_filter(flags.verbosity) >= LevelFilter::INFO
+}
+
+/// Writes one log line to stderr with the bars lifted.
+struct AboveBars(MultiProgress);
+
+impl Write for AboveBars {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.suspend(|| std::io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Installs the global subscriber. A second call (there is none outside tests) is a no-op.
 pub fn init(flags: &LogFlags) {
+    let bars = draws_bars(flags, std::io::stderr().is_terminal()).then(|| {
+        BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            .clone()
+    });
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match flags.log_format {
         LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
         format => {
             let base = fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(move || -> Box<dyn Write> {
+                    match &bars {
+                        Some(bars) => Box::new(AboveBars(bars.clone())),
+                        None => Box::new(std::io::stderr()),
+                    }
+                })
                 .with_target(false)
                 .with_ansi(format == LogFormat::Color);
             if flags.log_timestamp {
@@ -62,6 +107,26 @@ mod tests {
         ];
         for (level, want) in cases {
             assert_eq!(level_filter(level), want, "{level:?}");
+        }
+    }
+
+    #[test]
+    fn bars_only_on_a_terminal_in_text_formats_at_info() {
+        let flags = |log_format, verbosity| LogFlags {
+            verbosity,
+            log_format,
+            log_timestamp: false,
+        };
+        let cases = [
+            (LogFormat::Color, LogLevel::Info, true, true),
+            (LogFormat::Text, LogLevel::Debug, true, true),
+            (LogFormat::Text, LogLevel::Info, false, false),
+            (LogFormat::Json, LogLevel::Info, true, false),
+            (LogFormat::Color, LogLevel::Warn, true, false),
+        ];
+        for (format, level, terminal, want) in cases {
+            let got = draws_bars(&flags(format, level), terminal);
+            assert_eq!(got, want, "{format:?} {level:?} terminal={terminal}");
         }
     }
 }

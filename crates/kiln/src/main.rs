@@ -13,8 +13,10 @@ mod flags;
 mod invocation;
 mod logging;
 mod parse;
+mod progress;
 mod report;
 mod settings;
+mod summary;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -459,19 +459,6 @@ fn heredoc_with_a_shebang_runs_as_a_script_on_a_base_without_dev() {
 }
 
 #[test]
-fn copy_link_is_refused_naming_the_line() {
-    let dir = context("FROM scratch\nCOPY --link a /a\n");
-    std::fs::write(dir.path().join("a"), "a").expect("file written");
-    let out = build(dir.path(), &["--no-push"]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(
-        err.contains("2:1: stage 0: COPY --link is not supported yet"),
-        "{err}"
-    );
-}
-
-#[test]
 fn run_mount_is_refused_naming_the_feature() {
     let dir = context("FROM scratch\nRUN --mount=type=cache,target=/c true\n");
     let out = build(dir.path(), &["--no-push"]);

@@ -1,28 +1,38 @@
 //! COPY and ADD in a stage: their words expanded by [`crate::exec::copy_args`], their files
-//! copied by [`kiln_fs::copy`] from the build context or, with `--from`, from an earlier
-//! stage's rootfs (named or numbered, meta ARGs expanded; extracted on demand), and a layer
-//! made of exactly what the copy wrote (no walk: the copy knows its paths; the snapshot is
-//! refreshed for later RUNs).
+//! copied by [`kiln_fs::copy`] from the build context, from an earlier stage's rootfs or from
+//! an image (`--from`, [`from`]), from heredoc bodies and downloaded URLs ([`inline`]), and a
+//! layer made of exactly what the copy wrote (no walk: the copy knows its paths; the snapshot
+//! is refreshed for later RUNs). With `--link` the files are copied onto an empty directory
+//! and that layer is applied to the rootfs ([`link`]).
 //!
 //! Owns: resolving `--chown` names in the destination rootfs' `/etc/passwd` and `/etc/group`
-//! (as BuildKit does), the WORKDIR a relative destination resolves against, and refusing what
-//! is not built yet with an error naming it: `COPY --from` an image, `--link`, heredoc
-//! sources, `ADD --checksum`, `ADD --keep-git-dir`.
+//! (as BuildKit does), the WORKDIR a relative destination resolves against, BuildKit's rules
+//! for `--checksum` (ADD of one http(s) URL only), and refusing what is not built yet with an
+//! error naming it: ADD from a Git repository, `ADD --keep-git-dir`.
 //!
-//! Does not own: the copy semantics (`kiln_fs::copy`), the history text
-//! ([`crate::exec::copy_args`]). Reference: <https://docs.docker.com/reference/dockerfile/#copy>.
+//! Does not own: the copy semantics (`kiln_fs::copy`), downloads (`kiln_fs::fetch`), the
+//! history text ([`crate::exec::copy_args`]).
+//! Reference: <https://docs.docker.com/reference/dockerfile/#copy>, BuildKit
+//! `dockerfile2llb/convert_copy.go`.
+
+mod from;
+mod inline;
+mod link;
 
 use std::path::{Path, PathBuf};
 
 use kiln_dockerfile::Span;
 use kiln_dockerfile::instruction::Files;
 use kiln_fs::copy::{CopyOp, Source};
+use kiln_fs::layer::{Change, Changes};
 
 use super::error::Error;
 use super::step::{self, LayerSettings, Rootfs};
 use super::{Executor, StageImage};
 use crate::error::StageRef;
 use crate::exec::{Clock, FileArgs, StageState};
+
+pub use from::CopyImages;
 
 /// The build context as COPY and ADD read it.
 #[derive(Debug, Clone)]
@@ -56,34 +66,61 @@ pub struct FileStep<'a> {
     pub files: &'a Files,
     pub parents: bool,
     pub add: bool,
+    /// `ADD --checksum` as written.
+    pub checksum: Option<String>,
     pub span: Span,
     pub step: usize,
 }
 
-/// Copies `file_step`'s sources from `source` into `rootfs` and returns the layer it made
-/// (`None` when the copy wrote nothing).
+/// What a copy needs besides its sources and rootfs.
+pub struct CopyContext<'a> {
+    pub settings: &'a LayerSettings<'a>,
+    /// A directory of the work area for this step's heredocs, downloads and `--link` tree.
+    pub scratch: PathBuf,
+    pub runtime: &'a tokio::runtime::Runtime,
+    /// Heredoc sources as files to write: name and body (expanded when it should be).
+    pub heredocs: Vec<(String, String)>,
+    /// `--checksum`, expanded and parsed.
+    pub checksum: Option<kiln_oci::Digest>,
+}
+
+/// Copies `file_step`'s sources from `source` (and its URLs and heredocs) into `rootfs` and
+/// returns the layer it made (`None` when the copy wrote nothing).
 pub fn copy(
     file_step: &FileStep<'_>,
     source: &Source,
     rootfs: &mut Rootfs,
     workdir: &str,
-    settings: &LayerSettings<'_>,
+    ctx: &CopyContext<'_>,
     stage: &StageRef,
 ) -> Result<Option<(super::LayerBlob, kiln_oci::DiffId)>, Error> {
     let FileStep {
         args, files, span, ..
     } = file_step;
-    let unsupported = |feature: &str| Error::NotSupported {
+    let copy_error = |source| Error::Copy {
         span: *span,
         stage: stage.clone(),
-        feature: feature.to_owned(),
+        source: Box::new(source),
     };
-    let keyword = if file_step.add { "ADD" } else { "COPY" };
-    if files.link {
-        return Err(unsupported(&format!("{keyword} --link")));
-    }
-    if !args.heredocs.is_empty() {
-        return Err(unsupported(&format!("{keyword} with a heredoc source")));
+    let (urls, locals): (Vec<String>, Vec<String>) = if file_step.add {
+        args.sources
+            .iter()
+            .cloned()
+            .partition(|s| kiln_fs::fetch::is_http(s))
+    } else {
+        (Vec::new(), args.sources.clone())
+    };
+    if file_step.add
+        && let Some(git) = locals.iter().find(|s| kiln_fs::fetch::is_git(s))
+    {
+        return Err(Error::NotSupported {
+            span: *span,
+            stage: stage.clone(),
+            feature: format!(
+                "ADD from a Git repository ({})",
+                kiln_fs::fetch::redact(git)
+            ),
+        });
     }
     let chown = match &args.chown {
         None => None,
@@ -100,9 +137,16 @@ pub fn copy(
             Some((user.uid, user.gid))
         }
     };
+    // Several sources make the destination a directory (BuildKit requires the `/`); the
+    // copies below run one kind of source at a time, so each must see it as one.
+    let count = args.sources.len() + ctx.heredocs.len();
+    let mut dest = args.dest.clone();
+    if count > 1 && !dest.ends_with('/') {
+        dest.push('/');
+    }
     let op = CopyOp {
-        sources: args.sources.clone(),
-        dest: args.dest.clone(),
+        sources: locals,
+        dest,
         workdir: PathBuf::from(if workdir.is_empty() { "/" } else { workdir }),
         chown,
         chmod: args.chmod.clone(),
@@ -110,31 +154,104 @@ pub fn copy(
         parents: file_step.parents,
         add: file_step.add,
     };
-    let copied = kiln_fs::copy::copy(source, &rootfs.root, &op).map_err(|source| Error::Copy {
-        span: *span,
-        stage: stage.clone(),
-        source: Box::new(source),
-    })?;
-    let paths: Vec<&Path> = copied.changes.iter().map(|(p, _)| p).collect();
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io { path, source }
+    };
+    if ctx.scratch.exists() {
+        std::fs::remove_dir_all(&ctx.scratch).map_err(io(&ctx.scratch))?;
+    }
+    // BuildKit links only when `--chmod` is not given (`convert_copy.go`).
+    let link = files.link && args.chmod.is_none();
+    let link_tree = ctx.scratch.join("link");
+    let link_root;
+    let target = if link {
+        std::fs::create_dir_all(&link_tree).map_err(io(&link_tree))?;
+        link_root = kiln_fs::resolve::Root::open(&link_tree).map_err(|source| Error::Rootfs {
+            stage: stage.clone(),
+            path: link_tree.clone(),
+            source: Box::new(source),
+        })?;
+        &link_root
+    } else {
+        &rootfs.root
+    };
+    let mut changes = Changes::new();
+    if !op.sources.is_empty() {
+        let copied = kiln_fs::copy::copy(source, target, &op).map_err(copy_error)?;
+        merge(&mut changes, &copied.changes).map_err(copy_error)?;
+    }
+    for (i, url) in urls.iter().enumerate() {
+        let dir = ctx.scratch.join(format!("url{i}"));
+        let fetched = inline::download(ctx, url, &dir).map_err(copy_error)?;
+        let written = inline::copy_from_dir(&dir, &[fetched], target, &op).map_err(copy_error)?;
+        merge(&mut changes, &written).map_err(copy_error)?;
+    }
+    if !ctx.heredocs.is_empty() {
+        let dir = ctx.scratch.join("heredocs");
+        let names = inline::write_heredocs(&dir, &ctx.heredocs).map_err(copy_error)?;
+        let written = inline::copy_from_dir(&dir, &names, target, &op).map_err(copy_error)?;
+        merge(&mut changes, &written).map_err(copy_error)?;
+    }
+    let layer = if link {
+        link::apply(
+            &link_tree,
+            &changes,
+            rootfs,
+            ctx.settings,
+            stage,
+            file_step.step,
+        )?
+    } else {
+        refresh(rootfs, &changes, stage, file_step.step)?;
+        if changes.is_empty() {
+            None
+        } else {
+            Some(step::write_layer(
+                &rootfs.path,
+                &changes,
+                ctx.settings,
+                stage,
+                file_step.step,
+            )?)
+        }
+    };
+    if ctx.scratch.exists() {
+        std::fs::remove_dir_all(&ctx.scratch).map_err(io(&ctx.scratch))?;
+    }
+    Ok(layer)
+}
+
+/// Adds the writes of `from` to `into`.
+fn merge(into: &mut Changes, from: &Changes) -> Result<(), kiln_fs::copy::Error> {
+    for (path, change) in from.iter() {
+        if change == Change::Write {
+            into.write(path)
+                .map_err(|source| kiln_fs::copy::Error::Layer {
+                    path: path.to_owned(),
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Re-reads the paths a step wrote into the rootfs snapshot.
+fn refresh(
+    rootfs: &mut Rootfs,
+    changes: &Changes,
+    stage: &StageRef,
+    step: usize,
+) -> Result<(), Error> {
+    let paths: Vec<&Path> = changes.iter().map(|(p, _)| p).collect();
     rootfs
         .snapshot
         .refresh(paths, &rootfs.ignore)
         .map_err(|source| Error::Snapshot {
             stage: stage.clone(),
-            step: file_step.step,
+            step,
             source: Box::new(source),
-        })?;
-    if copied.changes.is_empty() {
-        return Ok(None);
-    }
-    step::write_layer(
-        &rootfs.path,
-        &copied.changes,
-        settings,
-        stage,
-        file_step.step,
-    )
-    .map(Some)
+        })
 }
 
 impl Executor<'_> {
@@ -148,95 +265,47 @@ impl Executor<'_> {
         settings: &LayerSettings<'_>,
     ) -> Result<(), Error> {
         let stage = state.stage.clone();
-        let unsupported = |feature: &str| Error::NotSupported {
-            span: file_step.span,
-            stage: stage.clone(),
-            feature: feature.to_owned(),
-        };
         let keyword = if file_step.add { "ADD" } else { "COPY" };
-        let context = self
-            .options
-            .context
-            .as_ref()
-            .ok_or_else(|| unsupported(&format!("{keyword} without a build context")))?;
         let rootfs = rootfs.ok_or_else(|| Error::Invariant {
             what: format!("{keyword} in a stage without a rootfs"),
         })?;
-        if self.context_source.is_none() {
+        // Heredocs and URLs alone need no context (BuildKit reads none either).
+        let needs_context = !file_step.args.sources.is_empty()
+            && file_step
+                .args
+                .sources
+                .iter()
+                .any(|s| !file_step.add || !kiln_fs::fetch::is_http(s));
+        if needs_context && self.context_source.is_none() {
+            let context = self
+                .options
+                .context
+                .as_ref()
+                .ok_or_else(|| Error::NotSupported {
+                    span: file_step.span,
+                    stage: stage.clone(),
+                    feature: format!("{keyword} without a build context"),
+                })?;
             self.context_source = Some(context.source()?);
         }
-        let source = self
-            .context_source
-            .as_ref()
-            .ok_or_else(|| unsupported("the build context"))?;
+        let empty;
+        let source = match &self.context_source {
+            Some(source) => source,
+            None => {
+                empty = self.empty_source(&stage)?;
+                &empty
+            }
+        };
+        let ctx = self.copy_context(state, file_step, settings)?;
         copy_into(
             state,
             image,
             rootfs,
             file_step,
-            settings,
+            &ctx,
             source,
             &self.options.clock,
         )
-    }
-
-    /// `COPY --from`: the earlier stage `word` names (after meta-ARG expansion, by name or
-    /// index), as a copy source; its rootfs is extracted now if it never was.
-    pub(super) fn copy_source(
-        &mut self,
-        word: &str,
-        span: Span,
-        stage: &StageRef,
-    ) -> Result<Source, Error> {
-        let global = self.plan.scope.global();
-        let name = self
-            .file
-            .lexer()
-            .expand_word(word, &global)
-            .map_err(|source| crate::Error::Expand {
-                span,
-                stage: stage.clone(),
-                word: word.to_owned(),
-                source: Box::new(source),
-            })?;
-        let earlier = &self.file.stages[..stage.index];
-        let lower = name.to_ascii_lowercase();
-        let index = earlier
-            .iter()
-            .find(|s| s.name.as_deref() == Some(lower.as_str()))
-            .map(|s| s.index)
-            .or_else(|| name.parse::<usize>().ok().filter(|i| *i < earlier.len()));
-        let unsupported = |feature: String| Error::NotSupported {
-            span,
-            stage: stage.clone(),
-            feature,
-        };
-        let Some(index) = index else {
-            return Err(unsupported(format!("COPY --from an image ({name})")));
-        };
-        let done = self.done.get_mut(&index).ok_or_else(|| Error::Invariant {
-            what: format!("COPY --from stage {index}, which was not built"),
-        })?;
-        let path = match &done.rootfs {
-            Some(path) => path.clone(),
-            None => {
-                let path = self
-                    .options
-                    .work_dir
-                    .join(format!("stage{index}"))
-                    .join("rootfs");
-                let from_ref = done.state.stage.clone();
-                super::base::materialize(&from_ref, &done.image.layers, &path)?;
-                done.rootfs = Some(path.clone());
-                path
-            }
-        };
-        let root = kiln_fs::resolve::Root::open(&path).map_err(|source| Error::Rootfs {
-            stage: stage.clone(),
-            path: path.clone(),
-            source: Box::new(source),
-        })?;
-        Ok(Source::stage(root))
     }
 
     pub(super) fn copy_from(
@@ -251,16 +320,81 @@ impl Executor<'_> {
         let rootfs = rootfs.ok_or_else(|| Error::Invariant {
             what: "COPY in a stage without a rootfs".to_owned(),
         })?;
+        let ctx = self.copy_context(state, file_step, settings)?;
         copy_into(
             state,
             image,
             rootfs,
             file_step,
-            settings,
+            &ctx,
             source,
             &self.options.clock,
         )
     }
+
+    /// An empty directory as a source, for a step whose sources are all URLs or heredocs.
+    fn empty_source(&self, stage: &StageRef) -> Result<Source, Error> {
+        let dir = self.options.work_dir.join("empty");
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let root = kiln_fs::resolve::Root::open(&dir).map_err(|source| Error::Rootfs {
+            stage: stage.clone(),
+            path: dir.clone(),
+            source: Box::new(source),
+        })?;
+        Ok(Source::stage(root))
+    }
+
+    fn copy_context<'a>(
+        &'a self,
+        state: &StageState,
+        file_step: &FileStep<'_>,
+        settings: &'a LayerSettings<'a>,
+    ) -> Result<CopyContext<'a>, Error> {
+        let checksum = match &file_step.checksum {
+            None => None,
+            Some(word) => Some(checksum(state, file_step, word)?),
+        };
+        let scratch = self
+            .options
+            .work_dir
+            .join(format!("stage{}", state.stage.index))
+            .join(format!("files{}", file_step.step));
+        Ok(CopyContext {
+            settings,
+            scratch,
+            runtime: self.runtime,
+            heredocs: inline::heredoc_bodies(state, &file_step.args.heredocs, file_step.span)?,
+            checksum,
+        })
+    }
+}
+
+/// `--checksum`: expanded, allowed only on ADD of a single http(s) URL, and parsed, as
+/// BuildKit's `dispatchCopy` checks it.
+fn checksum(
+    state: &StageState,
+    file_step: &FileStep<'_>,
+    word: &str,
+) -> Result<kiln_oci::Digest, Error> {
+    let value = state.expand(word, file_step.span)?;
+    let invalid = |reason: String| -> Error { state.invalid(file_step.span, "ADD", reason).into() };
+    let sources = &file_step.args.sources;
+    if sources.len() + file_step.args.heredocs.len() != 1 {
+        return Err(invalid(
+            "checksum can't be specified for multiple sources".to_owned(),
+        ));
+    }
+    if !sources.iter().all(|s| kiln_fs::fetch::is_http(s)) {
+        return Err(invalid(
+            "checksum requires HTTP(S) or Git sources".to_owned(),
+        ));
+    }
+    value
+        .parse()
+        .map_err(|e| invalid(format!("invalid --checksum {value:?}: {e}")))
 }
 
 /// Runs one COPY or ADD from `source` and records its layer and history.
@@ -269,14 +403,14 @@ fn copy_into(
     image: &mut StageImage,
     rootfs: &mut Rootfs,
     file_step: &FileStep<'_>,
-    settings: &LayerSettings<'_>,
+    ctx: &CopyContext<'_>,
     source: &Source,
     clock: &Clock,
 ) -> Result<(), Error> {
     let stage = state.stage.clone();
     let workdir = state.config.config.working_dir.clone().unwrap_or_default();
     let history = clock.layer(&file_step.args.created_by);
-    match copy(file_step, source, rootfs, &workdir, settings, &stage)? {
+    match copy(file_step, source, rootfs, &workdir, ctx, &stage)? {
         Some((blob, diff_id)) => {
             state.config.push_layer(diff_id, history);
             image.layers.push(blob);

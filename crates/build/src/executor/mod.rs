@@ -129,6 +129,7 @@ pub fn build(
         isolation: None,
         done: BTreeMap::new(),
         context_source: None,
+        copy_images: files::CopyImages::new(),
         timings: Vec::new(),
     };
     let total = plan.stages.len();
@@ -160,6 +161,8 @@ struct Executor<'a> {
     done: BTreeMap<usize, DoneStage>,
     /// The build context, opened at the first COPY or ADD.
     context_source: Option<kiln_fs::copy::Source>,
+    /// Images `COPY --from` extracted, by reference and platform.
+    copy_images: files::CopyImages,
     timings: Vec<(String, std::time::Duration)>,
 }
 
@@ -269,7 +272,7 @@ impl Executor<'_> {
             .get(span.start_line.saturating_sub(1))
             .map_or_else(
                 || instruction.keyword().as_str().to_owned(),
-                |l| l.trim().to_owned(),
+                |l| kiln_fs::fetch::redact_userinfo(l.trim()),
             )
     }
 
@@ -358,6 +361,7 @@ impl Executor<'_> {
                     files: &copy.files,
                     parents: copy.parents,
                     add: false,
+                    checksum: None,
                     span: copy.files.span,
                     step,
                 };
@@ -369,9 +373,6 @@ impl Executor<'_> {
                 }
             }
             Instruction::Add(add) => {
-                if add.checksum.is_some() {
-                    return Err(unsupported("ADD --checksum"));
-                }
                 if add.keep_git_dir {
                     return Err(unsupported("ADD --keep-git-dir"));
                 }
@@ -380,6 +381,7 @@ impl Executor<'_> {
                     files: &add.files,
                     parents: false,
                     add: true,
+                    checksum: add.checksum.clone(),
                     span: add.files.span,
                     step,
                 };

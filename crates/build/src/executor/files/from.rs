@@ -1,0 +1,125 @@
+//! `COPY --from`: the earlier stage the word names, else an image.
+//!
+//! As BuildKit's Dockerfile front end resolves it: after meta-ARG expansion the word is
+//! matched against the names of earlier stages (case-insensitively), then as a stage index,
+//! and otherwise taken as an image reference, pulled for the copying stage's platform through
+//! the same path as FROM ([`super::super::base`]) and extracted once per build.
+//!
+//! Does not own: pulling and extracting (`base`), the copy itself (`kiln_fs::copy`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use kiln_dockerfile::Span;
+use kiln_fs::copy::Source;
+use kiln_oci::Reference;
+
+use super::super::error::Error;
+use super::super::{Executor, base};
+use crate::error::StageRef;
+
+/// The images `COPY --from` extracted in this build, by reference and platform.
+pub type CopyImages = BTreeMap<String, PathBuf>;
+
+impl Executor<'_> {
+    /// `COPY --from`: the earlier stage `word` names (after meta-ARG expansion, by name or
+    /// index), its rootfs extracted now if it never was; else the image `word` names.
+    pub(in super::super) fn copy_source(
+        &mut self,
+        word: &str,
+        span: Span,
+        stage: &StageRef,
+    ) -> Result<Source, Error> {
+        let global = self.plan.scope.global();
+        let name = self
+            .file
+            .lexer()
+            .expand_word(word, &global)
+            .map_err(|source| crate::Error::Expand {
+                span,
+                stage: stage.clone(),
+                word: word.to_owned(),
+                source: Box::new(source),
+            })?;
+        let earlier = &self.file.stages[..stage.index];
+        let lower = name.to_ascii_lowercase();
+        let index = earlier
+            .iter()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()))
+            .map(|s| s.index)
+            .or_else(|| name.parse::<usize>().ok().filter(|i| *i < earlier.len()));
+        let path = match index {
+            Some(index) => self.stage_rootfs(index)?,
+            None => self.image_rootfs(&name, span, stage)?,
+        };
+        let root = kiln_fs::resolve::Root::open(&path).map_err(|source| Error::Rootfs {
+            stage: stage.clone(),
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        Ok(Source::stage(root))
+    }
+
+    /// The rootfs of the earlier stage `index`, extracted now if no step needed it.
+    fn stage_rootfs(&mut self, index: usize) -> Result<PathBuf, Error> {
+        let done = self.done.get_mut(&index).ok_or_else(|| Error::Invariant {
+            what: format!("COPY --from stage {index}, which was not built"),
+        })?;
+        if let Some(path) = &done.rootfs {
+            return Ok(path.clone());
+        }
+        let path = self
+            .options
+            .work_dir
+            .join(format!("stage{index}"))
+            .join("rootfs");
+        let from_ref = done.state.stage.clone();
+        base::materialize(&from_ref, &done.image.layers, &path)?;
+        done.rootfs = Some(path.clone());
+        Ok(path)
+    }
+
+    /// The filesystem of the image `name` for `stage`'s platform, pulled and extracted the
+    /// first time this build names it.
+    fn image_rootfs(&mut self, name: &str, span: Span, stage: &StageRef) -> Result<PathBuf, Error> {
+        let reference =
+            Reference::parse(name).map_err(|source| crate::Error::InvalidReference {
+                span,
+                stage: stage.clone(),
+                name: name.to_owned(),
+                source: Box::new(source),
+            })?;
+        let platform = self
+            .plan
+            .stages
+            .iter()
+            .find(|s| s.index == stage.index)
+            .and_then(|s| s.platform.clone())
+            .unwrap_or_else(|| self.options.plan.target_platform.clone());
+        let key = format!("{reference} {platform}");
+        if let Some(path) = self.copy_images.get(&key) {
+            return Ok(path.clone());
+        }
+        let pulled = base::pull(
+            &reference,
+            &platform,
+            self.options.cache.as_ref(),
+            self.registry,
+            self.runtime,
+            &self.options.work_dir.join("blobs"),
+        )?;
+        let path = self
+            .options
+            .work_dir
+            .join("copy-from")
+            .join(self.copy_images.len().to_string());
+        tracing::info!(
+            "extracting {} layers of {reference} for COPY --from into {}",
+            pulled.image.layers.len(),
+            path.display()
+        );
+        base::materialize(stage, &pulled.image.layers, &path)?;
+        self.copy_images.insert(key, path.clone());
+        Ok(path)
+    }
+}
