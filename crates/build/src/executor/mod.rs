@@ -30,14 +30,16 @@ use kiln_dockerfile::Dockerfile;
 use kiln_dockerfile::instruction::Instruction;
 use kiln_fs::layer::LayerOptions;
 use kiln_fs::snapshot::{self, SnapshotMode};
-use kiln_oci::{ConfigFile, Descriptor, Digest, Family, Manifest, MediaType};
+use kiln_oci::{ConfigFile, Descriptor, Digest, Family, Manifest, MediaType, Reference};
 use kiln_registry::RegistryClient;
 use kiln_sandbox::{Isolation, Sandbox};
 
 pub use base::{LayerBlob, StageImage};
 pub use error::Error;
 pub use files::ContextDir;
+pub use output::Uploads;
 
+use crate::events::{Event, Events};
 use crate::exec::{self, Clock, StageState};
 use crate::plan::{Base, Plan, PlanOptions};
 use crate::warm::BaseImageCache;
@@ -63,6 +65,11 @@ pub struct BuildOptions {
     pub clock: Clock,
     /// Where COPY and ADD read from; `None` fails them.
     pub context: Option<ContextDir>,
+    /// Where the target's layers are uploaded as soon as they are written, while later steps
+    /// run (`--destination`); empty for `--no-push`. The manifest is [`output::push`]'s.
+    pub push_to: Vec<Reference>,
+    /// Where progress events go.
+    pub events: Events,
 }
 
 /// The target stage's image, its blobs on disk.
@@ -75,6 +82,8 @@ pub struct BuiltImage {
     pub new_layers: usize,
     /// Each step that ran, as its header names it, and how long it took.
     pub timings: Vec<(String, std::time::Duration)>,
+    /// The layer uploads started during the build, when it pushes.
+    pub uploads: Option<Uploads>,
 }
 
 impl BuiltImage {
@@ -118,12 +127,17 @@ pub fn build(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<BuiltImage, Error> {
     let plan = Plan::new(file, &options.plan)?;
+    let registry = &options.events.client(registry);
+    let uploads = (!options.push_to.is_empty())
+        .then(|| Uploads::new(&options.push_to, registry, runtime, &options.events));
     let mut executor = Executor {
         file,
         lines: source.lines().collect(),
         options,
         registry,
         runtime,
+        uploads: uploads.clone(),
+        in_target: output::stages_in_target(&plan),
         plan: &plan,
         sandbox: Sandbox::current_exe(),
         isolation: None,
@@ -134,7 +148,9 @@ pub fn build(
     };
     let total = plan.stages.len();
     for (position, planned) in plan.stages.iter().enumerate() {
-        let done = executor.build_stage(position, total, planned.index)?;
+        let done = executor
+            .build_stage(position, total, planned.index)
+            .inspect_err(|_| uploads.iter().for_each(Uploads::abort))?;
         executor.done.insert(planned.index, done);
     }
     let target = executor
@@ -145,6 +161,7 @@ pub fn build(
         })?;
     let mut image = assemble(target, options);
     image.timings = executor.timings;
+    image.uploads = uploads;
     Ok(image)
 }
 
@@ -154,6 +171,10 @@ struct Executor<'a> {
     options: &'a BuildOptions,
     registry: &'a RegistryClient,
     runtime: &'a tokio::runtime::Runtime,
+    /// Uploads of the target's layers, when the build pushes.
+    uploads: Option<Uploads>,
+    /// The stages whose layers end up in the target image.
+    in_target: std::collections::BTreeSet<usize>,
     plan: &'a Plan,
     sandbox: Sandbox,
     /// The isolation `auto` resolved to, chosen at the first RUN.
@@ -205,6 +226,8 @@ impl Executor<'_> {
                     .platform
                     .clone()
                     .unwrap_or_else(|| target_platform.clone());
+                let image = reference.to_string();
+                self.options.events.emit(Event::PullStarted { image });
                 let pulled = base::pull(
                     reference,
                     &platform,
@@ -246,7 +269,15 @@ impl Executor<'_> {
                 None => format!("{prefix} {}", self.text_of(instruction)),
             };
             tracing::info!("{header}");
+            self.options.events.emit(Event::StepStarted {
+                stage: position + 1,
+                stages: total,
+                step,
+                steps,
+                header: header.clone(),
+            });
             let started = std::time::Instant::now();
+            let layers_before = image.layers.len();
             self.step(
                 &mut state,
                 &mut image,
@@ -256,6 +287,11 @@ impl Executor<'_> {
                 &prefix,
                 &stage_dir,
             )?;
+            self.layers_written(&image.layers[layers_before..], &stage_ref, index, step);
+            self.options.events.emit(Event::StepFinished {
+                header: header.clone(),
+                elapsed: started.elapsed(),
+            });
             self.timings.push((header, started.elapsed()));
         }
         Ok(DoneStage {
@@ -263,6 +299,31 @@ impl Executor<'_> {
             image,
             rootfs: rootfs.map(|r| r.path),
         })
+    }
+
+    /// Reports the layers a step wrote and starts uploading those of the target image.
+    fn layers_written(
+        &self,
+        layers: &[LayerBlob],
+        stage: &crate::StageRef,
+        index: usize,
+        step: usize,
+    ) {
+        for layer in layers {
+            self.options.events.emit(Event::LayerWritten {
+                stage: stage.clone(),
+                step,
+                digest: layer.descriptor.digest.clone(),
+                size: layer.descriptor.size,
+            });
+            if let Some(uploads) = self
+                .uploads
+                .as_ref()
+                .filter(|_| self.in_target.contains(&index))
+            {
+                uploads.start(layer);
+            }
+        }
     }
 
     /// The instruction as written (its first line), for step headers.
@@ -288,7 +349,19 @@ impl Executor<'_> {
             image.layers.len(),
             path.display()
         );
+        let (layers, extracting) = (image.layers.len(), std::time::Instant::now());
+        let events = &self.options.events;
+        events.emit(Event::ExtractStarted {
+            stage: stage.clone(),
+            layers,
+        });
         let root = base::materialize(stage, &image.layers, &path)?;
+        let elapsed = extracting.elapsed();
+        events.emit(Event::ExtractFinished {
+            stage: stage.clone(),
+            layers,
+            elapsed,
+        });
         let ignore = snapshot::ignore_paths(self.options.ignore_paths.clone());
         let snapshot = snapshot::walk(&path, &ignore).map_err(|source| Error::Snapshot {
             stage: stage.clone(),
@@ -541,6 +614,7 @@ fn assemble(target: DoneStage, options: &BuildOptions) -> BuiltImage {
         layers,
         new_layers,
         timings: Vec::new(),
+        uploads: None,
     }
 }
 
@@ -572,6 +646,8 @@ mod tests {
             explicit_platform: false,
             clock: Clock::at_unix(0),
             context: None,
+            push_to: Vec::new(),
+            events: Events::none(),
         }
     }
 
