@@ -6,7 +6,9 @@
 //! `/proc` as PID 1 of the new namespace; rootless needs the same inside a user namespace
 //! mapping the invoking user. A default Docker or Kubernetes container allows neither (its
 //! seccomp profile refuses `unshare`, and its masked `/proc` forbids a fresh one), which
-//! leaves `none`, Kaniko's in-place mode.
+//! leaves `none`, Kaniko's in-place mode. `none` builds in `/` itself, so `auto` picks it only
+//! when something says this process runs in a container ([`container_evidence`]); elsewhere
+//! it fails rather than risk the host's `/`.
 //!
 //! Does not own: acting on the choice (the caller decides where the rootfs lives).
 
@@ -16,6 +18,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::idmap::{HostIds, IdMapping, IdRange, MapWriter};
 use crate::mounts::{self, Step};
 use crate::process;
@@ -36,25 +39,109 @@ pub struct Probe {
     pub reason: String,
 }
 
-/// The safest mode the report allows.
-pub fn choose(report: &ProbeReport) -> Probe {
+/// The safest mode the report allows. `container` is why this process runs in a container
+/// ([`container_evidence`]): only there is `none` a choice, since it builds in `/` itself.
+pub fn choose(report: &ProbeReport, container: Option<&str>) -> Result<Probe, Error> {
     match (&report.chroot, &report.rootless) {
-        (Ok(()), _) => Probe {
+        (Ok(()), _) => Ok(Probe {
             isolation: Isolation::Chroot,
             reason: "mount, PID, UTS and IPC namespaces and a fresh /proc are allowed".into(),
-        },
-        (Err(chroot), Ok(())) => Probe {
+        }),
+        (Err(chroot), Ok(())) => Ok(Probe {
             isolation: Isolation::Rootless,
             reason: format!("chroot isolation is not allowed ({chroot}), a user namespace is"),
-        },
-        (Err(chroot), Err(rootless)) => Probe {
-            isolation: Isolation::None,
-            reason: format!(
-                "no namespace isolation is allowed (chroot: {chroot}; rootless: {rootless}), \
-                 so RUN runs in place"
-            ),
+        }),
+        (Err(chroot), Err(rootless)) => match container {
+            Some(evidence) => Ok(Probe {
+                isolation: Isolation::None,
+                reason: format!(
+                    "no namespace isolation is allowed (chroot: {chroot}; rootless: {rootless}) \
+                     and this is a container ({evidence}), so RUN runs in place in /"
+                ),
+            }),
+            None => Err(Error::Unsupported {
+                isolation: Isolation::Auto,
+                reason: format!(
+                    "no namespace isolation is allowed (chroot: {chroot}; rootless: {rootless}), \
+                     and nothing says this process runs in a container (no /.dockerenv, \
+                     /run/.containerenv, KUBERNETES_SERVICE_HOST, container variable or \
+                     container cgroup), where building in place in / would be safe"
+                ),
+            }),
         },
     }
+}
+
+/// Why this process runs in a container, or `None` when nothing says so: Docker's
+/// `/.dockerenv`, Podman's `/run/.containerenv`, a Kubernetes pod's `KUBERNETES_SERVICE_HOST`,
+/// the `container` variable of systemd's container interface, or a container runtime's cgroup.
+pub fn container_evidence() -> Option<String> {
+    let cgroups = ["/proc/self/cgroup", "/proc/1/cgroup"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok().map(|text| (*path, text)))
+        .collect::<Vec<_>>();
+    evidence(
+        &|path| std::path::Path::new(path).exists(),
+        &|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()),
+        &cgroups,
+    )
+}
+
+/// [`container_evidence`] over what the system shows.
+fn evidence(
+    exists: &dyn Fn(&str) -> bool,
+    variable: &dyn Fn(&str) -> bool,
+    cgroups: &[(&str, String)],
+) -> Option<String> {
+    let files = [("/.dockerenv", "Docker"), ("/run/.containerenv", "Podman")];
+    if let Some((path, runtime)) = files.iter().find(|(path, _)| exists(path)) {
+        return Some(format!("{path} exists ({runtime})"));
+    }
+    if variable("KUBERNETES_SERVICE_HOST") {
+        return Some("KUBERNETES_SERVICE_HOST is set (a Kubernetes pod)".into());
+    }
+    if variable("container") {
+        return Some("the container variable is set".into());
+    }
+    cgroups.iter().find_map(|(path, text)| {
+        text.lines()
+            .filter_map(|l| l.splitn(3, ':').nth(2))
+            .find_map(container_cgroup)
+            .map(|runtime| format!("{path} names {runtime}"))
+    })
+}
+
+/// The runtime whose container the cgroup path is, as runtimes name them: `/docker/ID`,
+/// `/lxc/NAME`, `docker-ID.scope` (and Podman's, CRI-O's, containerd's CRI), `kubepods...`.
+/// A service of the host (`/system.slice/docker.service`) is not a container.
+fn container_cgroup(path: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    parts.iter().enumerate().find_map(|(i, part)| {
+        if part.starts_with("kubepods") {
+            return Some("kubepods");
+        }
+        let scopes = [
+            ("docker-", "docker"),
+            ("libpod-", "libpod"),
+            ("crio-", "crio"),
+            ("cri-containerd-", "containerd"),
+        ];
+        if part.ends_with(".scope") {
+            if let Some((_, runtime)) = scopes.iter().find(|(p, _)| part.starts_with(p)) {
+                return Some(runtime);
+            }
+        }
+        let parents = [
+            ("docker", "docker"),
+            ("lxc", "lxc"),
+            ("libpod_parent", "libpod"),
+        ];
+        let has_child = i + 1 < parts.len();
+        parents
+            .iter()
+            .find(|(name, _)| has_child && part == name)
+            .map(|(_, runtime)| *runtime)
+    })
 }
 
 /// Runs both probes (in the sandbox init).
@@ -187,8 +274,9 @@ mod tests {
                 Isolation::None,
             ),
         ];
+        let docker = Some("/.dockerenv exists (Docker)");
         for (report, want) in cases {
-            let probe = choose(&report);
+            let probe = choose(&report, docker).expect("a mode");
             assert_eq!(probe.isolation, want, "{report:?}");
             if want != Isolation::Chroot {
                 assert!(
@@ -197,6 +285,100 @@ mod tests {
                     probe.reason
                 );
             }
+            if want == Isolation::None {
+                assert!(probe.reason.contains("/.dockerenv"), "{}", probe.reason);
+            }
+        }
+    }
+
+    #[test]
+    fn outside_a_container_auto_never_builds_in_place() {
+        let denied = || Err("unshare: Operation not permitted".to_owned());
+        let report = ProbeReport {
+            chroot: denied(),
+            rootless: denied(),
+        };
+        let err = choose(&report, None).expect_err("no mode outside a container");
+        let text = err.to_string();
+        assert!(text.contains("isolation auto"), "{text}");
+        assert!(text.contains("/.dockerenv"), "{text}");
+        assert!(text.contains("Operation not permitted"), "{text}");
+        let allowed = ProbeReport {
+            chroot: denied(),
+            rootless: Ok(()),
+        };
+        let probe = choose(&allowed, None).expect("rootless");
+        assert_eq!(probe.isolation, Isolation::Rootless);
+    }
+
+    #[test]
+    fn container_evidence_comes_from_files_variables_and_cgroups() {
+        let host_cgroup = "0::/user.slice/user-1000.slice/session-2.scope\n".to_owned();
+        // Files that exist, variables that are set, /proc/self/cgroup, the evidence.
+        type Case = (
+            &'static [&'static str],
+            &'static [&'static str],
+            String,
+            Option<&'static str>,
+        );
+        let cases: [Case; 9] = [
+            (&[], &[], host_cgroup.clone(), None),
+            (
+                &["/.dockerenv"],
+                &[],
+                host_cgroup.clone(),
+                Some("/.dockerenv exists (Docker)"),
+            ),
+            (
+                &["/run/.containerenv"],
+                &[],
+                host_cgroup.clone(),
+                Some("/run/.containerenv exists (Podman)"),
+            ),
+            (
+                &[],
+                &["KUBERNETES_SERVICE_HOST"],
+                host_cgroup.clone(),
+                Some("KUBERNETES_SERVICE_HOST is set (a Kubernetes pod)"),
+            ),
+            (
+                &[],
+                &["container"],
+                host_cgroup.clone(),
+                Some("the container variable is set"),
+            ),
+            (
+                &[],
+                &[],
+                "12:memory:/kubepods/besteffort/pod1a2b/0123abcd\n".to_owned(),
+                Some("/proc/self/cgroup names kubepods"),
+            ),
+            (
+                &[],
+                &[],
+                "0::/system.slice/docker-0123abcd.scope\n".to_owned(),
+                Some("/proc/self/cgroup names docker"),
+            ),
+            (
+                &[],
+                &[],
+                "4:memory:/docker/0123abcd\n0::/\n".to_owned(),
+                Some("/proc/self/cgroup names docker"),
+            ),
+            (
+                &[],
+                &[],
+                "0::/system.slice/docker.service\n".to_owned(),
+                None,
+            ),
+        ];
+        for (files, variables, cgroup, want) in cases {
+            let got = evidence(
+                &|p| files.contains(&p),
+                &|v| variables.contains(&v),
+                &[("/proc/self/cgroup", cgroup.clone())],
+            );
+            assert_eq!(got.as_deref(), want, "{files:?} {variables:?} {cgroup:?}");
         }
     }
 }

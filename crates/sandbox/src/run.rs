@@ -59,7 +59,8 @@ impl Sandbox {
         }
     }
 
-    /// Probes once what this process may do and returns the safest mode with the reason.
+    /// Probes once what this process may do and returns the safest mode with the reason; fails
+    /// when no namespace isolation is allowed outside a container (see [`probe::choose`]).
     pub fn probe(&self) -> Result<Probe> {
         if let Some(probe) = self.probed.get() {
             return Ok(probe.clone());
@@ -72,7 +73,8 @@ impl Sandbox {
                 _ => None,
             })
             .ok_or_else(|| Error::Channel(std::io::Error::other("the probe sent no result")))?;
-        Ok(self.probed.get_or_init(|| probe::choose(&report)).clone())
+        let chosen = probe::choose(&report, probe::container_evidence().as_deref())?;
+        Ok(self.probed.get_or_init(|| chosen).clone())
     }
 
     /// The mode a run with `requested` uses, and why.
