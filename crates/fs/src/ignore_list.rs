@@ -5,7 +5,9 @@
 //! `/proc/self/mountinfo` (fields decoded from their `\NNN` octal escapes, see
 //! <https://man7.org/linux/man-pages/man5/proc_pid_mountinfo.5.html>), `--ignore-path` values
 //! (globs with `*`, `?` and `[...]` as Go's `filepath.Match` has them), and `/var/run` for
-//! `--ignore-var-run`. An ignored path hides everything below it.
+//! `--ignore-var-run`. An ignored path hides everything below it. Also which directories hold
+//! an ignored path (clearing `/` for an in-place build enters them instead of removing them),
+//! and the list as a snapshot walk's predicate.
 //!
 //! Does not own: flag parsing (the `kiln` crate) or deciding which mounts apply to a rootfs that
 //! is not `/` (the build decides; in chroot isolation the host's mounts are not in the rootfs).
@@ -138,6 +140,43 @@ impl IgnoreList {
             }
         })
     }
+
+    /// Whether something below the directory `dir` (absolute, inside the rootfs) is ignored, so
+    /// that clearing the rootfs must go into `dir` instead of removing it whole.
+    pub fn holds_ignored(&self, dir: &Path) -> bool {
+        let dir = normalize(dir.as_os_str().as_bytes());
+        let below = |path: &[u8]| path.len() > dir.len() && is_within(path, &dir);
+        self.rules.iter().any(|rule| match rule {
+            Rule::Path(p) => below(p),
+            // `/tmp/apt-key-gpghome` covers `/tmp/apt-key-gpghome.X`, a child of `/tmp`.
+            Rule::Prefix(p) => match p.iter().rposition(|b| *b == b'/') {
+                Some(0) => dir == b"/",
+                Some(slash) => is_within(&p[..slash], &dir),
+                None => false,
+            },
+            Rule::Glob(g) => {
+                // The directory's components match the pattern's first ones.
+                let ours: Vec<&[u8]> = components(&dir).collect();
+                let theirs: Vec<&[u8]> = components(g).collect();
+                ours.len() < theirs.len()
+                    && ours
+                        .iter()
+                        .zip(&theirs)
+                        .all(|(name, pattern)| glob_match(pattern, name) == Some(true))
+            }
+        })
+    }
+
+    /// The list as a snapshot walk's predicate (paths relative to the rootfs).
+    pub fn to_snapshot_ignore(&self) -> crate::snapshot::Ignore {
+        let list = self.clone();
+        std::sync::Arc::new(move |path| list.is_ignored(path))
+    }
+}
+
+/// The non-empty components of a normalised path.
+fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    path.split(|b| *b == b'/').filter(|c| !c.is_empty())
 }
 
 /// The mount points in the text of a `mountinfo` file, octal escapes decoded.
@@ -358,6 +397,33 @@ mod tests {
             parse_mountinfo("1 2 3\n"),
             Err(Error::Mountinfo { line: 1, .. })
         ));
+    }
+
+    #[test]
+    fn directories_above_an_ignored_path_are_entered_not_removed() {
+        let mut list = IgnoreList::kaniko_defaults(Path::new("/kaniko"));
+        list.add_path(Path::new("/etc/hosts"));
+        list.add_glob("/data/*/keep").expect("glob");
+        let cases = [
+            ("/", true),
+            ("/etc", true),
+            ("/etc/hosts", false),
+            ("/etcetera", false),
+            ("/tmp", true),
+            ("/tmp/apt-key-gpghome.X", false),
+            ("/usr", false),
+            ("/data", true),
+            ("/data/a", true),
+            ("/data/a/keep", false),
+            ("/kaniko", false),
+        ];
+        for (dir, holds) in cases {
+            assert_eq!(list.holds_ignored(Path::new(dir)), holds, "{dir}");
+        }
+        let ignore = list.to_snapshot_ignore();
+        assert!(ignore(Path::new("kaniko/executor")));
+        assert!(ignore(Path::new("etc/hosts")));
+        assert!(!ignore(Path::new("etc/passwd")));
     }
 
     #[test]
