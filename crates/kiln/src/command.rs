@@ -213,6 +213,7 @@ fn build_options(
             Isolation::Rootless => kiln_sandbox::Isolation::Rootless,
             Isolation::None => kiln_sandbox::Isolation::None,
         },
+        in_place: in_place(settings),
         layer: kiln_fs::layer::LayerOptions {
             compression: match layers.compression {
                 Compression::Gzip => kiln_fs::layer::Compression::Gzip,
@@ -252,6 +253,37 @@ fn build_options(
         },
         events: Events::none(),
     })
+}
+
+/// What a build in place in `/` (`--isolation=none`) leaves alone besides the kaniko dir:
+/// what kiln reads during the build or writes after it.
+fn in_place(settings: &BuildSettings) -> executor::InPlace {
+    let outputs = &settings.outputs;
+    let mut keep: Vec<PathBuf> = [
+        &outputs.tar_path,
+        &outputs.digest_file,
+        &outputs.image_name_with_digest_file,
+        &outputs.image_name_tag_with_digest_file,
+        &outputs.oci_layout_path,
+        &outputs.builder_output,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    keep.push(settings.cache.dir.clone());
+    if let ContextSource::Dir(dir) = &settings.context.source {
+        keep.push(dir.clone());
+    }
+    if let DockerfileSource::Path(path) = &settings.dockerfile {
+        keep.push(path.clone());
+    }
+    executor::InPlace {
+        kaniko_dir: settings.kaniko_dir.clone(),
+        ignore_var_run: settings.snapshot.ignore_var_run,
+        keep,
+        force: settings.force,
+    }
 }
 
 /// Pushes and writes every output the settings ask for, then the digest files.

@@ -4,13 +4,15 @@
 //! the registry, for the stage's platform) into [`StageImage`]: the config and one blob file
 //! per layer, downloaded once into the build's work area so that extraction, the tarball and
 //! OCI-layout outputs and uploads to another registry all read the same verified file. Owns
-//! materialising a stage's rootfs by extracting those blobs in order.
+//! materialising a stage's rootfs by extracting those blobs in order: into a directory of the
+//! work area, or into `/` itself with the in-place ignore list (`--isolation=none`).
 //!
 //! Does not own: the registry protocol (`kiln-registry`), what extraction does with whiteouts
 //! and owners (`kiln_fs::extract`), or the cache format ([`crate::warm::cache`]).
 
 use std::path::{Path, PathBuf};
 
+use kiln_fs::ignore_list::IgnoreList;
 use kiln_oci::{ConfigFile, Descriptor, Family, Platform, Reference};
 use kiln_registry::{RegistryClient, Repository};
 
@@ -155,6 +157,25 @@ pub fn materialize(
         std::fs::remove_dir_all(rootfs).map_err(io(rootfs))?;
     }
     std::fs::create_dir_all(rootfs).map_err(io(rootfs))?;
+    extract(stage, layers, rootfs, IgnoreList::new())
+}
+
+/// Extracts `layers` into `/` itself, in order, skipping what `ignore` covers: an in-place
+/// build (`--isolation=none`), once `/` was cleared.
+pub fn materialize_in_place(
+    stage: &StageRef,
+    layers: &[LayerBlob],
+    ignore: &IgnoreList,
+) -> Result<kiln_fs::resolve::Root, Error> {
+    extract(stage, layers, Path::new("/"), ignore.clone())
+}
+
+fn extract(
+    stage: &StageRef,
+    layers: &[LayerBlob],
+    rootfs: &Path,
+    ignore: IgnoreList,
+) -> Result<kiln_fs::resolve::Root, Error> {
     let root = kiln_fs::resolve::Root::open(rootfs).map_err(|source| Error::Rootfs {
         stage: stage.clone(),
         path: rootfs.to_owned(),
@@ -162,10 +183,16 @@ pub fn materialize(
     })?;
     let files = layers
         .iter()
-        .map(|l| std::fs::File::open(&l.path).map_err(io(&l.path)))
+        .map(|l| {
+            std::fs::File::open(&l.path).map_err(|source| Error::Io {
+                path: l.path.clone(),
+                source,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let options = kiln_fs::extract::Options {
         rootless: !is_root(),
+        ignore,
         ..kiln_fs::extract::Options::default()
     };
     kiln_fs::extract::extract_layers(&root, files, &options).map_err(|source| Error::Extract {

@@ -122,6 +122,13 @@ pub enum Error {
         #[source]
         source: Box<kiln_fs::layer::Error>,
     },
+    /// Building in place in `/` (`--isolation=none`) cannot start or clear `/` for a stage.
+    #[error("cannot build in place in /: {what}")]
+    InPlace {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A file or directory of the work area could not be created or read.
     #[error("cannot use {path}")]
     Io {

@@ -102,6 +102,7 @@ pub fn run(
             read_only: true,
         }));
     }
+    let _placed = super::inplace::fit_run(&mut spec, stage, span)?;
     // The working directory must exist for the process to start; Docker creates it too.
     rootfs
         .root

@@ -46,7 +46,8 @@ pub enum Compression {
 /// `--isolation`: where RUN instructions execute (kiln's addition; DESIGN.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Isolation {
-    /// The safest mode this process is allowed: chroot as root, rootless otherwise.
+    /// The safest mode this process is allowed: chroot, then rootless, then (only in a
+    /// container) none.
     Auto,
     /// The stage's rootfs is a directory; RUN is chrooted into it in new mount and PID
     /// namespaces. Needs root.
@@ -54,7 +55,7 @@ pub enum Isolation {
     /// As chroot, inside a user namespace, for builds without root.
     Rootless,
     /// Kaniko's way: the container's own `/` is the rootfs and RUN runs in it directly. Only
-    /// inside a throwaway container (see --force).
+    /// inside a throwaway container (elsewhere it needs --force).
     None,
 }
 
@@ -323,8 +324,8 @@ pub struct BuildFlags {
           default_missing_value = "true", default_value = "false",
           value_parser = parse_go_bool, value_name = "BOOL", help_heading = "Build environment")]
     pub cleanup: bool,
-    /// Force building outside of a container. kiln needs no container: with chroot or rootless
-    /// isolation it builds anywhere, so this is always in effect
+    /// Force building outside of a container: lets --isolation=none build in / where nothing
+    /// says this is a container. chroot and rootless isolation build anywhere without it
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false",
           value_parser = parse_go_bool, value_name = "BOOL", help_heading = "Build environment")]
