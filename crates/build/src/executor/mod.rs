@@ -7,7 +7,10 @@
 //! metadata instructions through [`crate::exec::apply`], WORKDIR's directory and RUN in the
 //! stage rootfs with a layer when something changed (`step`), COPY and ADD from the build
 //! context with a layer of what they wrote (`files`). The rootfs is extracted only
-//! when a stage has a step that needs the filesystem. The target stage's config is finished
+//! when a stage has a step that needs the filesystem. The isolation is resolved before the
+//! first stage when the build has a RUN: with `none` a stage's rootfs is `/` itself, cleared
+//! and extracted with the in-place ignore list ([`inplace`]); a later `COPY --from` such a
+//! stage extracts its layers into the work area. The target stage's config is finished
 //! (`--label`, an explicit platform, `created` from the [`Clock`]) and the image assembled
 //! as a manifest whose media types follow the base image's family (OCI when a layer is zstd,
 //! which Docker media types cannot name for every client). Writing the image anywhere is
@@ -20,6 +23,7 @@
 pub mod base;
 mod error;
 mod files;
+mod inplace;
 pub mod output;
 mod step;
 
@@ -37,6 +41,7 @@ use kiln_sandbox::{Isolation, Sandbox};
 pub use base::{LayerBlob, StageImage};
 pub use error::Error;
 pub use files::ContextDir;
+pub use inplace::InPlace;
 pub use output::Uploads;
 
 use crate::events::{Event, Events};
@@ -54,6 +59,8 @@ pub struct BuildOptions {
     pub cache: Option<BaseImageCache>,
     /// `--isolation`.
     pub isolation: Isolation,
+    /// What a build in place (`--isolation=none`) leaves alone.
+    pub in_place: InPlace,
     pub layer: LayerOptions,
     pub snapshot_mode: SnapshotMode,
     /// `--ignore-path`: never part of a layer.
@@ -141,11 +148,16 @@ pub fn build(
         plan: &plan,
         sandbox: Sandbox::current_exe(),
         isolation: None,
+        in_place: None,
         done: BTreeMap::new(),
         context_source: None,
         copy_images: files::CopyImages::new(),
         timings: Vec::new(),
     };
+    // Where a stage's rootfs lives depends on the mode: decided before the first one opens.
+    if let Some((span, stage)) = first_run(file, &plan) {
+        executor.isolation(span, &stage)?;
+    }
     let total = plan.stages.len();
     for (position, planned) in plan.stages.iter().enumerate() {
         let done = executor
@@ -177,8 +189,10 @@ struct Executor<'a> {
     in_target: std::collections::BTreeSet<usize>,
     plan: &'a Plan,
     sandbox: Sandbox,
-    /// The isolation `auto` resolved to, chosen at the first RUN.
+    /// The isolation `auto` resolved to, chosen before the first stage when any RUN.
     isolation: Option<Isolation>,
+    /// With `none`: what building in `/` leaves alone, made at the first stage built there.
+    in_place: Option<kiln_fs::ignore_list::IgnoreList>,
     done: BTreeMap<usize, DoneStage>,
     /// The build context, opened at the first COPY or ADD.
     context_source: Option<kiln_fs::copy::Source>,
@@ -255,6 +269,13 @@ impl Executor<'_> {
             )
         });
         let stage_dir = self.options.work_dir.join(format!("stage{index}"));
+        // An ONBUILD trigger may bring the first RUN.
+        if let Some(run) = instructions.iter().find_map(|i| match i {
+            Instruction::Run(run) => Some(run),
+            _ => None,
+        }) {
+            self.isolation(run.span, &stage_ref)?;
+        }
         let mut rootfs = if needs_fs {
             Some(self.open_rootfs(&stage_ref, &image, &stage_dir)?)
         } else {
@@ -297,7 +318,8 @@ impl Executor<'_> {
         Ok(DoneStage {
             state,
             image,
-            rootfs: rootfs.map(|r| r.path),
+            // A stage built in / is gone once the next one clears it: its layers remain.
+            rootfs: rootfs.map(|r| r.path).filter(|p| p != Path::new("/")),
         })
     }
 
@@ -337,13 +359,37 @@ impl Executor<'_> {
             )
     }
 
+    /// The stage's rootfs with its base extracted: a directory of the work area, or `/`
+    /// itself, cleared first, when building in place.
     fn open_rootfs(
-        &self,
+        &mut self,
         stage: &crate::StageRef,
         image: &StageImage,
         stage_dir: &Path,
     ) -> Result<step::Rootfs, Error> {
-        let path = stage_dir.join("rootfs");
+        let in_place = self.isolation == Some(Isolation::None);
+        let path = if in_place {
+            PathBuf::from("/")
+        } else {
+            stage_dir.join("rootfs")
+        };
+        let ignore_list = match &self.in_place {
+            Some(list) => Some(list.clone()),
+            None if in_place => {
+                let list = inplace::ignore_list(
+                    &self.options.in_place,
+                    &self.options.work_dir,
+                    &self.options.ignore_paths,
+                )?;
+                self.in_place = Some(list.clone());
+                Some(list)
+            }
+            None => None,
+        };
+        if let Some(list) = &ignore_list {
+            let removed = inplace::clear_root(list, stage)?;
+            tracing::info!("building {stage} in place: deleted {removed} entries of /");
+        }
         tracing::info!(
             "extracting {} layers for {stage} into {}",
             image.layers.len(),
@@ -355,14 +401,20 @@ impl Executor<'_> {
             stage: stage.clone(),
             layers,
         });
-        let root = base::materialize(stage, &image.layers, &path)?;
+        let root = match &ignore_list {
+            Some(list) => base::materialize_in_place(stage, &image.layers, list)?,
+            None => base::materialize(stage, &image.layers, &path)?,
+        };
         let elapsed = extracting.elapsed();
         events.emit(Event::ExtractFinished {
             stage: stage.clone(),
             layers,
             elapsed,
         });
-        let ignore = snapshot::ignore_paths(self.options.ignore_paths.clone());
+        let ignore = match &ignore_list {
+            Some(list) => list.to_snapshot_ignore(),
+            None => snapshot::ignore_paths(self.options.ignore_paths.clone()),
+        };
         let snapshot = snapshot::walk(&path, &ignore).map_err(|source| Error::Snapshot {
             stage: stage.clone(),
             step: 0,
@@ -393,7 +445,15 @@ impl Executor<'_> {
                 command: "the isolation probe".to_owned(),
                 source: Box::new(source),
             })?;
-        tracing::info!("isolation {:?}: {}", probe.isolation, probe.reason);
+        if probe.isolation == Isolation::None && self.options.isolation == Isolation::None {
+            inplace::check_container(&self.options.in_place).map_err(|source| Error::Sandbox {
+                span,
+                stage: stage.clone(),
+                command: "RUN in place in /".to_owned(),
+                source: Box::new(source),
+            })?;
+        }
+        tracing::info!("isolation {}: {}", probe.isolation, probe.reason);
         self.isolation = Some(probe.isolation);
         Ok(probe.isolation)
     }
@@ -466,11 +526,6 @@ impl Executor<'_> {
                     what: "RUN in a stage without a rootfs".to_owned(),
                 })?;
                 let isolation = self.isolation(run.span, &stage)?;
-                if isolation == Isolation::None {
-                    return Err(unsupported(
-                        "RUN with --isolation=none (building in place in /)",
-                    ));
-                }
                 let rootfs_path = rootfs.path.clone();
                 let process = exec::run::process(state, run, self.plan, |user| {
                     kiln_sandbox::user::resolve_in_rootfs(&rootfs_path, user)
@@ -573,6 +628,19 @@ fn create_workdir(
     Ok(())
 }
 
+/// The first RUN the plan builds, with its stage.
+fn first_run(file: &Dockerfile, plan: &Plan) -> Option<(kiln_dockerfile::Span, crate::StageRef)> {
+    plan.stages.iter().find_map(|planned| {
+        file.stages[planned.index]
+            .instructions
+            .iter()
+            .find_map(|i| match i {
+                Instruction::Run(run) => Some((run.span, planned.stage_ref())),
+                _ => None,
+            })
+    })
+}
+
 /// The family of the built image: the base's, or OCI when layers are zstd.
 fn layer_family(base: Family, layer: &LayerOptions) -> Family {
     if layer.compression == kiln_fs::layer::Compression::Zstd {
@@ -636,6 +704,7 @@ mod tests {
             work_dir: PathBuf::from("/nonexistent"),
             cache: None,
             isolation: Isolation::Chroot,
+            in_place: InPlace::default(),
             layer: LayerOptions {
                 compression,
                 ..LayerOptions::default()
