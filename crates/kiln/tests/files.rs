@@ -160,13 +160,17 @@ fn heredoc_sources_are_files_of_mode_0644_expanded_unless_quoted() {
          X\n\
          ADD --link <<A /added\n\
          a\n\
-         A\n",
+         A\n\
+         COPY --chown=1002 <<U /uid-only\n\
+         u\n\
+         U\n",
         env.registry
     ));
     let image = build_and_load(dir.path(), "heredoc");
     let got = image.run(
         "cat /greeting /docs/RAW /docs/TABS /added; \
-         stat -c '%a %u:%g %n' /greeting /docs /docs/RAW /docs/TABS /owned /owned/x /added",
+         stat -c '%a %u:%g %n' /greeting /docs /docs/RAW /docs/TABS /owned /owned/x /added \
+         /uid-only",
     );
     assert_eq!(
         got,
@@ -180,7 +184,8 @@ fn heredoc_sources_are_files_of_mode_0644_expanded_unless_quoted() {
          644 0:0 /docs/TABS\n\
          600 1:2 /owned\n\
          600 1:2 /owned/x\n\
-         644 0:0 /added\n"
+         644 0:0 /added\n\
+         644 1002:1002 /uid-only\n"
     );
 }
 

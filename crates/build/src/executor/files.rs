@@ -124,18 +124,14 @@ pub fn copy(
     }
     let chown = match &args.chown {
         None => None,
-        Some(value) => {
-            let user =
-                kiln_sandbox::user::resolve_in_rootfs(&rootfs.path, value).map_err(|source| {
-                    Error::Chown {
-                        span: *span,
-                        stage: stage.clone(),
-                        value: value.clone(),
-                        source: Box::new(source),
-                    }
-                })?;
-            Some((user.uid, user.gid))
-        }
+        Some(value) => Some(
+            chown_ids(&rootfs.path, value).map_err(|source| Error::Chown {
+                span: *span,
+                stage: stage.clone(),
+                value: value.clone(),
+                source: Box::new(source),
+            })?,
+        ),
     };
     // Several sources make the destination a directory (BuildKit requires the `/`); the
     // copies below run one kind of source at a time, so each must see it as one.
@@ -220,6 +216,17 @@ pub fn copy(
         std::fs::remove_dir_all(&ctx.scratch).map_err(io(&ctx.scratch))?;
     }
     Ok(layer)
+}
+
+/// `--chown` as numbers, as BuildKit's file op reads it (`readUser`): a user name takes its
+/// uid and primary gid from the rootfs' `/etc/passwd`, a numeric user without a group gets
+/// gid = uid whatever `/etc/passwd` says, a group (name or number) sets the gid.
+fn chown_ids(rootfs: &Path, value: &str) -> Result<(u32, u32), kiln_sandbox::user::UserError> {
+    let user = kiln_sandbox::user::resolve_in_rootfs(rootfs, value)?;
+    match value.parse::<u32>() {
+        Ok(uid) => Ok((uid, uid)),
+        Err(_) => Ok((user.uid, user.gid)),
+    }
 }
 
 /// Adds the writes of `from` to `into`.
