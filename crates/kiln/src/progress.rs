@@ -148,6 +148,16 @@ impl Progress {
     }
 }
 
+impl Drop for Progress {
+    /// A build that failed leaves no half-drawn bar above its error.
+    fn drop(&mut self) {
+        let bars = self.bars.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, bar) in bars.drain() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 impl EventSink for Progress {
     fn event(&self, event: &Event) {
         if let Mode::Bars(bars) = &self.mode {
