@@ -97,6 +97,34 @@ fn kiln_builds_what_docker_builds() {
     assert!(failed.is_empty(), "oracle cases failed: {failed:?}");
 }
 
+/// Every case directory parses, names a known reference and has its context files, without
+/// building anything: a broken `case` file fails here even where Docker is absent.
+#[test]
+fn every_case_parses() {
+    let dir = cases_dir();
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/oracle") {
+        let path = entry.expect("directory entry").path();
+        if !path.is_dir() {
+            continue;
+        }
+        assert!(
+            path.join("Dockerfile").is_file(),
+            "{} has no Dockerfile",
+            path.display()
+        );
+        let case = Case::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        if let Some(file) = &case.reference_dockerfile {
+            assert!(path.join(file).is_file(), "{}: no {file}", path.display());
+        }
+        let work = tempfile::tempdir().expect("temp dir");
+        case.lay_out_context(&work.path().join("ctx"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        count += 1;
+    }
+    assert!(count >= 60, "only {count} oracle cases");
+}
+
 fn print_outcome(name: &str, outcome: &Outcome, elapsed: Duration) {
     match outcome {
         Outcome::Passed => println!("oracle: PASS {name} ({elapsed:.1?})"),
