@@ -173,10 +173,12 @@ fn a_multi_stage_build_in_place_in_a_throwaway_root_pushes_a_clean_image() {
     let kiln = kiln_image(&["--binary"]);
     let registry = &env.registry;
     // `second` clears / after `first`; the last stage is FROM `first` (its layers again) and
-    // copies from `second`, both built in / and gone from it by then.
+    // copies from `second`, both built in / and gone from it by then. The heredoc script is
+    // written where BuildKit mounts it, under /dev, which no layer holds.
     let dir = context(&format!(
         "FROM {registry}/busybox:latest AS first\n\
          RUN echo first > /first.txt && (ls /leftover 2>/dev/null || echo cleared) > /leftover.txt\n\
+         RUN <<EOF\n#!/bin/sh\necho heredoc >> /first.txt\nEOF\n\
          FROM {registry}/busybox:latest AS second\n\
          RUN echo second > /second.txt && test ! -e /first.txt\n\
          FROM first\n\
@@ -216,7 +218,7 @@ fn a_multi_stage_build_in_place_in_a_throwaway_root_pushes_a_clean_image() {
     assert_no_foreign_entries(&layer_entries(&dest));
     assert_eq!(
         run_pushed(&dest),
-        "first\nsecond\ncleared\nhello from the context\n"
+        "first\nheredoc\nsecond\ncleared\nhello from the context\n"
     );
 }
 
