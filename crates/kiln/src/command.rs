@@ -42,9 +42,10 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
-    let settings = resolved?;
+    let mut settings = resolved?;
     tracing::debug!(?settings, "resolved build settings");
     refuse_unsupported(&settings)?;
+    settings.isolation = crate::unprivileged::enter_user_namespace(settings.isolation)?;
     let dockerfile_path = match &settings.dockerfile {
         DockerfileSource::Path(path) => path.clone(),
         DockerfileSource::Url(_) => {

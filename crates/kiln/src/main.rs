@@ -17,6 +17,7 @@ mod progress;
 mod report;
 mod settings;
 mod summary;
+mod unprivileged;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

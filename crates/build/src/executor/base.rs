@@ -191,7 +191,8 @@ fn extract(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let options = kiln_fs::extract::Options {
-        rootless: !is_root(),
+        // In a user namespace (a build started without root) devices cannot be made either.
+        rootless: !kiln_sandbox::rootless::is_host_root(),
         ignore,
         ..kiln_fs::extract::Options::default()
     };
@@ -201,10 +202,4 @@ fn extract(
         source: Box::new(source),
     })?;
     Ok(root)
-}
-
-/// Whether this process runs as root (the owner of its own `/proc/self`).
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

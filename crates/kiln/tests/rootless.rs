@@ -1,0 +1,149 @@
+//! `kiln build` started by an unprivileged user: the build runs in a user namespace with the
+//! user's subordinate ids, and the image it writes has the owners the Dockerfile asked for and
+//! the base image had, not the invoking user's. The subordinate ranges exist only in a
+//! throwaway mount namespace, bound over the host's `/etc/subuid` and `/etc/subgid`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use kiln_testsupport::env;
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const NOBODY: u32 = 65534;
+
+fn run(program: &str, args: &[&str]) -> Output {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    eprintln!(
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout_of(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
+    assert!(out.status.success(), "{program} {args:?} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Runs kiln as `nobody` with the subordinate ids 100000-165535, in a mount namespace of its
+/// own so the ranges never reach the host's files.
+fn kiln_as_nobody(args: &[&str]) -> Output {
+    for tool in ["/usr/bin/newuidmap", "/usr/bin/newgidmap"] {
+        assert!(
+            Path::new(tool).is_file(),
+            "this test needs {tool} (Debian package uidmap)"
+        );
+    }
+    let ranges = tempfile::NamedTempFile::new().expect("tempfile");
+    std::fs::write(ranges.path(), format!("{NOBODY}:100000:65536\n")).expect("write ranges");
+    chmod(ranges.path(), 0o644);
+    let script = "mount --bind \"$1\" /etc/subuid && mount --bind \"$1\" /etc/subgid && shift && exec \"$@\"";
+    let out = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(ranges.path())
+        .args([
+            "setpriv",
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            "env",
+            "-i",
+            "HOME=/nonexistent",
+            KILN,
+        ])
+        .args(args)
+        .output()
+        .expect("kiln runs");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn an_unprivileged_build_keeps_the_owners_of_the_base_and_of_chown() {
+    let env = env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    chmod(root, 0o755);
+    let base = format!("{}/debian:bookworm", env.registry);
+    // /var/mail belongs to the group mail in Debian: a RUN that writes into it puts it in the
+    // layer, where it must keep that group.
+    let mail = "/var/mail";
+    std::fs::write(
+        root.join("Dockerfile"),
+        format!(
+            "FROM {base}\n\
+             RUN touch {mail}/by-run && mkdir /data && chown 1000:1001 /data && id -u > /data/uid\n\
+             COPY --chown=123:456 a /a\n\
+             COPY b /b\n"
+        ),
+    )
+    .expect("Dockerfile");
+    for name in ["a", "b"] {
+        std::fs::write(root.join(name), name).expect("context file");
+        chmod(&root.join(name), 0o644);
+    }
+    let kaniko = root.join("kaniko");
+    let out_dir = root.join("out");
+    for d in [&kaniko, &out_dir] {
+        std::fs::create_dir(d).expect("mkdir");
+        std::os::unix::fs::chown(d, Some(NOBODY), Some(NOBODY)).expect("chown");
+    }
+    let dest = format!("{}/kiln-rootless-{}:test", env.registry, std::process::id());
+    let tar = out_dir.join("image.tar");
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let out = kiln_as_nobody(&[
+        "build",
+        "--log-format=text",
+        "--context",
+        &path(root),
+        "--dockerfile",
+        &path(&root.join("Dockerfile")),
+        "--kaniko-dir",
+        &path(&kaniko),
+        "--no-push",
+        "--destination",
+        &dest,
+        "--tar-path",
+        &path(&tar),
+    ]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("user namespace"), "{log}");
+
+    let stat = format!("stat -c '%u:%g %n' {mail} {mail}/by-run /data /a /b; cat /data/uid");
+    assert!(run("docker", &["pull", &base]).status.success());
+    let base_owner = stdout_of(
+        "docker",
+        &["run", "--rm", &base, "stat", "-c", "%u:%g", mail],
+    );
+    stdout_of("docker", &["load", "-i", &path(&tar)]);
+    let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", &stat]);
+    run("docker", &["rmi", &dest]);
+    assert_ne!(base_owner.trim(), "0:0", "the base image changed: {mail}");
+    assert_eq!(
+        got,
+        format!(
+            "{owner} {mail}\n{owner} {mail}/by-run\n1000:1001 /data\n123:456 /a\n0:0 /b\n0\n",
+            // The directory is setgid: what RUN creates in it takes its group.
+            owner = base_owner.trim()
+        )
+    );
+}
