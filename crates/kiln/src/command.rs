@@ -272,7 +272,10 @@ fn in_place(settings: &BuildSettings) -> executor::InPlace {
     .flatten()
     .cloned()
     .collect();
-    keep.push(settings.cache.dir.clone());
+    // Read for base images only when it exists; otherwise a RUN may make it in the image.
+    if settings.cache.dir.is_dir() {
+        keep.push(settings.cache.dir.clone());
+    }
     if let ContextSource::Dir(dir) = &settings.context.source {
         keep.push(dir.clone());
     }
