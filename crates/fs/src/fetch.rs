@@ -118,15 +118,39 @@ pub fn redact_userinfo(text: &str) -> String {
     out
 }
 
-/// The name of the file `url` downloads to.
+/// The name of the file `url` downloads to: the last segment of the percent-decoded path,
+/// as Go's `path.Base(url.Path)` gives BuildKit.
 pub fn file_name(url: &str) -> String {
     let path = reqwest::Url::parse(url)
-        .map(|u| u.path().to_owned())
+        .map(|u| percent_decode(u.path()))
         .unwrap_or_default();
     match path.rsplit('/').next() {
-        Some(last) if !last.is_empty() && last != "." => last.to_owned(),
+        Some(last) if !last.is_empty() && last != "." && last != ".." => last.to_owned(),
         _ => UNNAMED.to_owned(),
     }
+}
+
+/// `%XX` escapes decoded; invalid ones and non-UTF-8 results are kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
 }
 
 /// A client for downloads: proxies from the environment, rustls.
@@ -256,6 +280,9 @@ mod tests {
             ("https://example.com/", UNNAMED),
             ("https://example.com", UNNAMED),
             ("https://u:p@example.com/f", "f"),
+            ("https://example.com/a%20b.txt", "a b.txt"),
+            ("https://example.com/a%2Fb", "b"),
+            ("https://example.com/x/%2e%2e", UNNAMED),
         ];
         for (url, want) in cases {
             assert_eq!(file_name(url), want, "{url}");

@@ -54,6 +54,12 @@ pub(super) fn write_heredocs(dir: &Path, docs: &[(String, String)]) -> Result<Ve
     std::fs::create_dir_all(dir).map_err(content_error(dir))?;
     let mut names = Vec::new();
     for (name, body) in docs {
+        // The delimiter names a file of the directory, never a path out of it.
+        if name.contains('/') || name == "." || name == ".." {
+            return Err(Error::NotFound {
+                path: format!("<<{name}"),
+            });
+        }
         let path = dir.join(name);
         std::fs::write(&path, body).map_err(content_error(&path))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
