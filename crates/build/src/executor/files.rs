@@ -426,3 +426,29 @@ fn copy_into(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chown_ids_follow_buildkit_read_user() {
+        let rootfs = tempfile::tempdir().expect("tempdir");
+        let etc = rootfs.path().join("etc");
+        std::fs::create_dir_all(&etc).expect("etc");
+        std::fs::write(etc.join("passwd"), "app:x:1000:1001::/home/app:/bin/sh\n").expect("passwd");
+        std::fs::write(etc.join("group"), "staff:x:50:\n").expect("group");
+        let cases = [
+            ("1002", (1002, 1002)),
+            ("1000", (1000, 1000)),
+            ("app", (1000, 1001)),
+            ("1002:5", (1002, 5)),
+            ("app:staff", (1000, 50)),
+            ("app:7", (1000, 7)),
+        ];
+        for (value, want) in cases {
+            let got = chown_ids(rootfs.path(), value).expect(value);
+            assert_eq!(got, want, "{value}");
+        }
+    }
+}
