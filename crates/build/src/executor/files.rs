@@ -82,6 +82,8 @@ pub struct CopyContext<'a> {
     pub heredocs: Vec<(String, String)>,
     /// `--checksum`, expanded and parsed.
     pub checksum: Option<kiln_oci::Digest>,
+    /// When building in place in `/`: what a `--link` layer must not be extracted over.
+    pub in_place: Option<kiln_fs::ignore_list::IgnoreList>,
 }
 
 /// Copies `file_step`'s sources from `source` (and its URLs and heredocs) into `rootfs` and
@@ -190,14 +192,7 @@ pub fn copy(
         merge(&mut changes, &written).map_err(copy_error)?;
     }
     let layer = if link {
-        link::apply(
-            &link_tree,
-            &changes,
-            rootfs,
-            ctx.settings,
-            stage,
-            file_step.step,
-        )?
+        link::apply(&link_tree, &changes, rootfs, ctx, stage, file_step.step)?
     } else {
         refresh(rootfs, &changes, stage, file_step.step)?;
         if changes.is_empty() {
@@ -375,6 +370,7 @@ impl Executor<'_> {
             runtime: self.runtime,
             heredocs: inline::heredoc_bodies(state, &file_step.args.heredocs, file_step.span)?,
             checksum,
+            in_place: self.in_place.clone(),
         })
     }
 }

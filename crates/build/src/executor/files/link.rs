@@ -17,7 +17,8 @@ use kiln_fs::layer::Changes;
 
 use super::super::LayerBlob;
 use super::super::error::Error;
-use super::super::step::{self, LayerSettings, Rootfs};
+use super::super::step::{self, Rootfs};
+use super::CopyContext;
 use crate::error::StageRef;
 
 /// Writes the layer of `tree` (everything `changes` lists), applies it to `rootfs` and
@@ -26,20 +27,22 @@ pub(super) fn apply(
     tree: &Path,
     changes: &Changes,
     rootfs: &mut Rootfs,
-    settings: &LayerSettings<'_>,
+    ctx: &CopyContext<'_>,
     stage: &StageRef,
     step: usize,
 ) -> Result<Option<(LayerBlob, kiln_oci::DiffId)>, Error> {
     if changes.is_empty() {
         return Ok(None);
     }
-    let (blob, diff_id) = step::write_layer(tree, changes, settings, stage, step)?;
+    let (blob, diff_id) = step::write_layer(tree, changes, ctx.settings, stage, step)?;
     let file = std::fs::File::open(&blob.path).map_err(|source| Error::Io {
         path: blob.path.clone(),
         source,
     })?;
+    // In place in `/`, the layer is applied with the same ignore list as the base layers.
     let options = kiln_fs::extract::Options {
         rootless: !is_root(),
+        ignore: ctx.in_place.clone().unwrap_or_default(),
         ..kiln_fs::extract::Options::default()
     };
     kiln_fs::extract::extract_layers(&rootfs.root, [file], &options).map_err(|source| {
