@@ -14,6 +14,7 @@
 //! | [`events`] | [`events::Event`]: what a build reports as it goes, and the sink it goes to |
 //! | `error` | [`Error`], with the Dockerfile span and stage of every failure |
 
+pub mod cache;
 mod error;
 pub mod events;
 pub mod exec;

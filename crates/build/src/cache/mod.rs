@@ -1,0 +1,79 @@
+//! The layer cache: keys for steps, and the stores that keep what a step made under its key.
+//!
+//! Owns (DESIGN.md §5):
+//! - [`key`]: [`CacheKey`], computed for every step before any runs, from named components so
+//!   that a miss can be explained ([`key::explain`]) without printing a value;
+//! - [`sources`]: the content digest of COPY/ADD sources after `.dockerignore`, by the same code
+//!   that copies them (`kiln_fs::copy::digest`);
+//! - [`store`]: the [`Store`] trait, with a local directory ([`LocalStore`], `--cache-dir`) and
+//!   a registry repository ([`RegistryStore`], `--cache-repo`), probed many keys at a time.
+//!
+//! Does not own: deciding when to use the cache or what a step sees (the executor will compute
+//! the keys with [`key::StepInput`], probe, and then take cached layers or put new ones; it does
+//! not yet, and `--cache` is refused until it does), the `--cache*` flags (the `kiln` binary),
+//! or the base-image cache of `kiln warm` (`crate::warm`), which shares the local directory.
+
+pub mod key;
+pub mod local;
+mod normalise;
+pub mod registry;
+pub mod sources;
+pub mod store;
+
+use std::path::PathBuf;
+
+pub use key::{CacheKey, StepInput};
+pub use local::LocalStore;
+pub use registry::RegistryStore;
+pub use store::{BlobLocation, CachedStep, Store};
+
+/// A cache error, naming the key, the store's path or repository, and the instruction.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot digest the sources of {instruction}")]
+    Sources {
+        instruction: String,
+        #[source]
+        source: Box<kiln_fs::copy::Error>,
+    },
+    #[error("cache dir {}: cannot {op}", path.display())]
+    Local {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cache dir {}: cannot store the layer of key {key}", path.display())]
+    LocalBlob {
+        key: String,
+        path: PathBuf,
+        #[source]
+        source: Box<kiln_oci::LayoutError>,
+    },
+    #[error("cache dir entry {} is not a cache entry of this version", path.display())]
+    LocalEntry {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cache repository {repository}: cannot {op} for key {key}")]
+    Registry {
+        op: &'static str,
+        repository: String,
+        key: String,
+        #[source]
+        source: Box<kiln_registry::Error>,
+    },
+    #[error("cache repository {repository}: the image of key {key} is not a cache entry: {reason}")]
+    NotAnEntry {
+        repository: String,
+        key: String,
+        reason: String,
+    },
+    #[error("cache entry of key {key} holds its layer at {blob}, which {store} cannot push")]
+    ForeignBlob {
+        key: String,
+        blob: String,
+        store: String,
+    },
+}
