@@ -7,6 +7,8 @@
 //! - ENTRYPOINT clears the CMD unless CMD was set earlier in the same stage (moby's
 //!   `dispatchEntrypoint` and BuildKit both keep a "CMD set here" flag per stage, so a CMD
 //!   inherited from the base image or from a parent stage is dropped);
+//! - an empty exec form (`CMD []`, `ENTRYPOINT []`) leaves the field out, as BuildKit's image
+//!   config (`omitempty` on `Cmd` and `Entrypoint`) writes it;
 //! - HEALTHCHECK replaces the whole check; durations are nanoseconds; `NONE` disables it.
 //!
 //! `created_by` uses Go's `%q` on the argument lists (`CMD ["/bin/sh" "-c" "run"]`) and on the
@@ -40,7 +42,7 @@ pub(crate) fn with_shell(state: &StageState, line: &str) -> Vec<String> {
 pub(super) fn cmd(state: &mut StageState, command: &CommandLine) -> String {
     let args = command_args(state, command);
     let created_by = format!("CMD {}", quote_list(&args));
-    state.config.config.cmd = Some(args);
+    state.config.config.cmd = (!args.is_empty()).then_some(args);
     state.config.config.args_escaped = true;
     state.cmd_set = true;
     created_by
@@ -49,7 +51,7 @@ pub(super) fn cmd(state: &mut StageState, command: &CommandLine) -> String {
 pub(super) fn entrypoint(state: &mut StageState, command: &CommandLine) -> String {
     let args = command_args(state, command);
     let created_by = format!("ENTRYPOINT {}", quote_list(&args));
-    state.config.config.entrypoint = Some(args);
+    state.config.config.entrypoint = (!args.is_empty()).then_some(args);
     if !state.cmd_set {
         state.config.config.cmd = None;
     }

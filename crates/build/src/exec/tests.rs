@@ -182,6 +182,27 @@ fn entrypoint_resets_cmd_unless_cmd_was_set_in_the_same_stage() {
 }
 
 #[test]
+fn empty_exec_forms_leave_cmd_and_entrypoint_out() {
+    type Argv = Option<&'static [&'static str]>;
+    let cases: &[(&str, Argv, Argv)] = &[
+        ("FROM img\nCMD []\n", None, None),
+        (
+            "FROM img AS a\nENTRYPOINT [\"e\"]\nFROM a\nENTRYPOINT []\n",
+            None,
+            None,
+        ),
+        ("FROM img\nENTRYPOINT [\"e\"]\nCMD []\n", None, Some(&["e"])),
+        ("FROM img\nCMD [\"\"]\n", Some(&[""]), None),
+    ];
+    let owned = |v: Option<&[&str]>| v.map(|w| w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    for (src, cmd, entrypoint) in cases {
+        let config = build(src, &[]).state.config.config;
+        assert_eq!(config.cmd, owned(*cmd), "{src}");
+        assert_eq!(config.entrypoint, owned(*entrypoint), "{src}");
+    }
+}
+
+#[test]
 fn args_escaped_is_set_by_cmd_only() {
     let cases = [
         ("FROM scratch\nCMD [\"a\"]\n", true),
