@@ -237,6 +237,10 @@ fn build_options(
         labels: settings.labels.iter().cloned().collect(),
         explicit_platform: settings.platform != host,
         clock,
+        run_mounts: executor::RunMountOptions {
+            cache_dir: settings.kaniko_dir.join("cache-mounts"),
+            secrets: settings.secrets.clone(),
+        },
         context: match (&settings.context.source, &settings.dockerfile) {
             (ContextSource::Dir(dir), DockerfileSource::Path(dockerfile)) => {
                 Some(executor::ContextDir {

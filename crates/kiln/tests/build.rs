@@ -459,10 +459,10 @@ fn heredoc_with_a_shebang_runs_as_a_script_on_a_base_without_dev() {
 }
 
 #[test]
-fn run_mount_is_refused_naming_the_feature() {
-    let dir = context("FROM scratch\nRUN --mount=type=cache,target=/c true\n");
+fn run_security_insecure_is_refused_naming_the_entitlement() {
+    let dir = context("FROM scratch\nRUN --security=insecure true\n");
     let out = build(dir.path(), &["--no-push"]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("RUN --mount is not supported yet"), "{err}");
+    assert!(err.contains("--allow security.insecure"), "{err}");
 }

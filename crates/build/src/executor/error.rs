@@ -45,6 +45,15 @@ pub enum Error {
         #[source]
         source: Box<kiln_sandbox::error::Error>,
     },
+    /// A `RUN --mount` could not be prepared (a missing secret, a bind source that does not
+    /// exist, a cache directory that cannot be made).
+    #[error("{span}: {stage}: invalid RUN --mount")]
+    RunMount {
+        span: Span,
+        stage: StageRef,
+        #[source]
+        source: Box<super::run_mount::MountError>,
+    },
     /// COPY or ADD failed.
     #[error("{span}: {stage}: cannot copy")]
     Copy {

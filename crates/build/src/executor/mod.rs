@@ -25,6 +25,7 @@ mod error;
 mod files;
 mod inplace;
 pub mod output;
+mod run_mount;
 mod step;
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ use kiln_sandbox::{Isolation, Sandbox};
 pub use base::{LayerBlob, StageImage};
 pub use error::Error;
 pub use files::ContextDir;
+pub use run_mount::{RunMountOptions, Secret, SecretSource};
 pub use inplace::InPlace;
 pub use output::Uploads;
 
@@ -72,6 +74,8 @@ pub struct BuildOptions {
     pub clock: Clock,
     /// Where COPY and ADD read from; `None` fails them.
     pub context: Option<ContextDir>,
+    /// Cache mounts and secrets for `RUN --mount`.
+    pub run_mounts: RunMountOptions,
     /// Where the target's layers are uploaded as soon as they are written, while later steps
     /// run (`--destination`); empty for `--no-push`. The manifest is [`output::push`]'s.
     pub push_to: Vec<Reference>,
@@ -521,11 +525,17 @@ impl Executor<'_> {
                 self.copy(state, image, rootfs, &file_step, &settings)
             }
             Instruction::Run(run) => {
-                step::check_run_flags(run, &stage)?;
+                let network = step::check_run_flags(run, &stage)?;
                 let rootfs = rootfs.ok_or_else(|| Error::Invariant {
                     what: "RUN in a stage without a rootfs".to_owned(),
                 })?;
                 let isolation = self.isolation(run.span, &stage)?;
+                let scratch = stage_dir.join("run");
+                let mounts = self.run_mounts(&run_mount::MountContext {
+                    run,
+                    state,
+                    scratch: &scratch,
+                })?;
                 let rootfs_path = rootfs.path.clone();
                 let process = exec::run::process(state, run, self.plan, |user| {
                     kiln_sandbox::user::resolve_in_rootfs(&rootfs_path, user)
@@ -535,8 +545,10 @@ impl Executor<'_> {
                 let ctx = step::RunContext {
                     sandbox: &self.sandbox,
                     isolation,
-                    scratch: &stage_dir.join("run"),
+                    scratch: &scratch,
                     prefix,
+                    network,
+                    mounts: &mounts,
                 };
                 let stubs = step::run(&ctx, rootfs, &process, &stage, step, run.span)?;
                 let history = process.history(&self.options.clock);
@@ -715,6 +727,7 @@ mod tests {
             explicit_platform: false,
             clock: Clock::at_unix(0),
             context: None,
+            run_mounts: RunMountOptions::default(),
             push_to: Vec::new(),
             events: Events::none(),
         }

@@ -1,10 +1,11 @@
 //! The filesystem steps of a stage: RUN through the sandbox, WORKDIR's directory, and the
 //! layer each makes.
 //!
-//! Owns: refusing what the executor does not run yet (`RUN --mount`, `--network` other than
-//! `default`, `--security`), naming the feature and the line; starting a RUN in
-//! the stage rootfs with the network files and heredoc script mounted, streaming its output
-//! with a step prefix; and turning what a step changed into a layer: a walk of the rootfs
+//! Owns: RUN's `--network` and `--security` (refusing `--security=insecure`, and mounts or
+//! `--network=none` where the run is in place, naming them and the line); starting a RUN in
+//! the stage rootfs with the network files, the heredoc script and its `--mount`s
+//! ([`super::run_mount`]) mounted, streaming its output with a step prefix; and turning what
+//! a step changed into a layer: a walk of the rootfs
 //! compared with the one before the step ([`kiln_fs::snapshot`]), the diff written as a layer
 //! blob ([`kiln_fs::layer::write`]). A step that changed nothing makes no layer, as in Docker.
 //!
@@ -15,13 +16,16 @@
 use std::path::{Path, PathBuf};
 
 use kiln_dockerfile::Span;
-use kiln_dockerfile::instruction::{Network, Run};
+use kiln_dockerfile::instruction::{Network, Run, Security};
 use kiln_fs::snapshot::{self, Ignore, Snapshot, SnapshotMode};
 use kiln_oci::{Descriptor, Family, MediaType};
-use kiln_sandbox::{BindMount, Isolation, Mount, NetworkFiles, RunSpec, Sandbox, Stream};
+use kiln_sandbox::{
+    BindMount, Isolation, Mount, NetworkFiles, NetworkMode, RunSpec, Sandbox, Stream,
+};
 
 use super::base::LayerBlob;
 use super::error::Error;
+use super::run_mount::PreparedMounts;
 use crate::error::StageRef;
 use crate::exec::RunProcess;
 
@@ -33,25 +37,24 @@ pub struct Rootfs {
     pub ignore: Ignore,
 }
 
-/// Fails for RUN flags the executor does not implement yet.
-pub fn check_run_flags(run: &Run, stage: &StageRef) -> Result<(), Error> {
-    let unsupported = |feature: &str| Error::NotSupported {
-        span: run.span,
-        stage: stage.clone(),
-        feature: feature.to_owned(),
-    };
-    if !run.mounts.is_empty() {
-        return Err(unsupported("RUN --mount"));
+/// The network a RUN gets, or an error for the flags kiln cannot honour: `--security=insecure`
+/// needs an entitlement (`--allow security.insecure` in BuildKit) that kiln never grants.
+/// `--network=default` and `host` are the host's network, as RUN has it in Kaniko and in a
+/// BuildKit worker without a CNI setup; `none` is a network namespace with only loopback.
+pub fn check_run_flags(run: &Run, stage: &StageRef) -> Result<NetworkMode, Error> {
+    if run.security == Some(Security::Insecure) {
+        return Err(Error::NotSupported {
+            span: run.span,
+            stage: stage.clone(),
+            feature: "RUN --security=insecure (BuildKit grants it only with the entitlement \
+                      --allow security.insecure, which kiln does not have)"
+                .to_owned(),
+        });
     }
-    match run.network {
-        None | Some(Network::Default) => {}
-        Some(Network::None) => return Err(unsupported("RUN --network=none")),
-        Some(Network::Host) => return Err(unsupported("RUN --network=host")),
-    }
-    if run.security.is_some() {
-        return Err(unsupported("RUN --security"));
-    }
-    Ok(())
+    Ok(match run.network {
+        None | Some(Network::Default) | Some(Network::Host) => NetworkMode::Host,
+        Some(Network::None) => NetworkMode::None,
+    })
 }
 
 /// Where a RUN's helper files go, and how it is isolated.
@@ -61,6 +64,9 @@ pub struct RunContext<'a> {
     /// A directory of the work area for the network files and scripts.
     pub scratch: &'a Path,
     pub prefix: &'a str,
+    pub network: NetworkMode,
+    /// The RUN's `--mount`s, prepared.
+    pub mounts: &'a PreparedMounts,
 }
 
 /// Runs `process` in `rootfs`; a non-zero exit fails with the command's code.
@@ -83,12 +89,33 @@ pub fn run(
         let path = path.to_owned();
         move |source| Error::Io { path, source }
     };
+    if ctx.isolation == Isolation::None {
+        let unsupported = |feature: &str| Error::NotSupported {
+            span,
+            stage: stage.clone(),
+            feature: feature.to_owned(),
+        };
+        if !ctx.mounts.mounts.is_empty() {
+            return Err(unsupported(
+                "RUN --mount with --isolation=none (a mount needs privileges kiln does not \
+                 have when it builds in place)",
+            ));
+        }
+        if ctx.network == NetworkMode::None {
+            return Err(unsupported(
+                "RUN --network=none with --isolation=none (it needs a network namespace, which \
+                 building in place does not create)",
+            ));
+        }
+    }
     std::fs::create_dir_all(ctx.scratch).map_err(io(ctx.scratch))?;
     let files = NetworkFiles::write(ctx.scratch, "kiln", Path::new("/etc/resolv.conf"))
         .map_err(sandbox_error)?;
     let mut spec = RunSpec::new(&rootfs.path, process.argv.clone());
     spec.isolation = ctx.isolation;
     spec.env = process.env.clone();
+    spec.env.extend(ctx.mounts.env.iter().cloned());
+    spec.network = ctx.network;
     spec.user = process.user.clone();
     spec.cwd = PathBuf::from(&process.cwd);
     spec.hostname = Some("kiln".to_owned());
@@ -102,6 +129,7 @@ pub fn run(
             read_only: true,
         }));
     }
+    spec.mounts.extend(ctx.mounts.mounts.iter().cloned());
     let _placed = super::inplace::fit_run(&mut spec, stage, span)?;
     // The working directory must exist for the process to start; Docker creates it too.
     rootfs
@@ -256,27 +284,34 @@ mod tests {
     }
 
     #[test]
-    fn run_flags_not_built_yet_are_refused_by_name() {
+    fn run_flags_give_the_network_or_refuse_insecure_by_name() {
         let stage = StageRef {
             index: 0,
             name: None,
         };
         let cases = [
-            ("RUN true", None),
-            ("RUN --network=default true", None),
-            ("RUN --mount=type=cache,target=/c true", Some("RUN --mount")),
-            ("RUN --network=none true", Some("RUN --network=none")),
-            ("RUN --network=host true", Some("RUN --network=host")),
-            ("RUN --security=insecure true", Some("RUN --security")),
+            ("RUN true", Ok(NetworkMode::Host)),
+            ("RUN --network=default true", Ok(NetworkMode::Host)),
+            ("RUN --network=host true", Ok(NetworkMode::Host)),
+            ("RUN --network=none true", Ok(NetworkMode::None)),
+            (
+                "RUN --mount=type=cache,target=/c true",
+                Ok(NetworkMode::Host),
+            ),
+            ("RUN --security=sandbox true", Ok(NetworkMode::Host)),
+            (
+                "RUN --security=insecure true",
+                Err("--allow security.insecure"),
+            ),
         ];
         for (line, want) in cases {
-            let got = check_run_flags(&run_of(line), &stage)
-                .err()
-                .map(|e| match e {
-                    Error::NotSupported { feature, .. } => feature,
-                    other => panic!("{line}: unexpected {other}"),
-                });
-            assert_eq!(got.as_deref(), want, "{line}");
+            match (check_run_flags(&run_of(line), &stage), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{line}"),
+                (Err(Error::NotSupported { feature, .. }), Err(named)) => {
+                    assert!(feature.contains(named), "{line}: {feature}")
+                }
+                (got, want) => panic!("{line}: {got:?}, expected {want:?}"),
+            }
         }
     }
 }

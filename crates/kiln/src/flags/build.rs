@@ -339,9 +339,57 @@ pub struct BuildFlags {
         help_heading = "kiln"
     )]
     pub isolation: Isolation,
+    /// A secret that RUN --mount=type=secret can mount, as BuildKit takes it:
+    /// id=ID,src=PATH or id=ID,env=VAR (a bare id=ID reads the variable ID if it is set, else
+    /// the file ID). Set it repeatedly for several. kiln's addition: Kaniko has no secrets
+    #[arg(long, action = ArgAction::Append, value_name = "id=ID,src=PATH|env=VAR",
+          value_parser = parse_secret, help_heading = "kiln")]
+    pub secret: Vec<SecretFlag>,
 
     #[command(flatten)]
     pub log: LogFlags,
+}
+
+/// One `--secret` as typed: buildx's `parseSecret` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFlag {
+    pub id: String,
+    pub src: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+/// buildx's `parseSecret`: comma-separated `type=file|env`, `id`, `src`/`source`, `env`; with
+/// `type=env` a `src` names the variable.
+fn parse_secret(value: &str) -> Result<SecretFlag, String> {
+    let mut flag = SecretFlag {
+        id: String::new(),
+        src: None,
+        env: None,
+    };
+    let mut kind = None;
+    for field in value.split(',') {
+        let (key, val) = field
+            .split_once('=')
+            .ok_or_else(|| format!("invalid field {field:?}: it must be a key=value pair"))?;
+        match key.to_ascii_lowercase().as_str() {
+            "type" if val == "file" || val == "env" => kind = Some(val.to_owned()),
+            "type" => return Err(format!("unsupported secret type {val:?}")),
+            "id" => flag.id = val.to_owned(),
+            "source" | "src" => flag.src = Some(PathBuf::from(val)),
+            "env" => flag.env = Some(val.to_owned()),
+            _ => return Err(format!("unexpected key {key:?} in {field:?}")),
+        }
+    }
+    if kind.as_deref() == Some("env") && flag.env.is_none() {
+        flag.env = flag.src.take().map(|p| p.to_string_lossy().into_owned());
+    }
+    if flag.id.is_empty() {
+        return Err("a secret needs an id (id=ID)".to_owned());
+    }
+    if flag.src.is_some() && flag.env.is_some() {
+        return Err("a secret comes from a file (src=) or a variable (env=), not both".to_owned());
+    }
+    Ok(flag)
 }
 
 const SNAPSHOT_MODE_HELP: &str = "\
@@ -350,3 +398,42 @@ Change the file attributes inspected during snapshotting.
 kiln finds what a RUN changed by comparing each file's stat with the walk before it and reads \
 only the files that differ; no mode hashes unchanged files. The mode picks the stat fields that \
 count. [default: full]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_parse_as_buildx_does() {
+        let flag = |id: &str, src: Option<&str>, env: Option<&str>| SecretFlag {
+            id: id.to_owned(),
+            src: src.map(PathBuf::from),
+            env: env.map(str::to_owned),
+        };
+        let cases = [
+            (
+                "id=npm,src=/run/npmrc",
+                Ok(flag("npm", Some("/run/npmrc"), None)),
+            ),
+            ("id=npm,source=npmrc", Ok(flag("npm", Some("npmrc"), None))),
+            ("id=tok,env=TOKEN", Ok(flag("tok", None, Some("TOKEN")))),
+            (
+                "type=env,id=tok,src=TOKEN",
+                Ok(flag("tok", None, Some("TOKEN"))),
+            ),
+            ("type=file,id=tok", Ok(flag("tok", None, None))),
+            ("src=/x", Err("needs an id")),
+            ("id=a,src=/x,env=Y", Err("not both")),
+            ("id=a,type=ssh", Err("unsupported secret type")),
+            ("id=a,mode=0400", Err("unexpected key")),
+            ("id", Err("key=value")),
+        ];
+        for (value, want) in cases {
+            match (parse_secret(value), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{value}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{value}: {got}"),
+                (got, want) => panic!("{value}: {got:?}, expected {want:?}"),
+            }
+        }
+    }
+}

@@ -23,8 +23,10 @@ use super::error::SettingsError;
 use super::platform::{Platform, resolve_platform};
 use super::prefer_current;
 use super::registry::{RegistrySettings, resolve_registry};
+use crate::flags::build::SecretFlag;
 use crate::flags::value::BuildArgFlag;
 use crate::flags::{BuildFlags, Compression, Isolation, SnapshotMode};
+pub use kiln_build::executor::{Secret, SecretSource};
 
 /// Kaniko's working directory when neither `--kaniko-dir` nor `KANIKO_DIR` says otherwise.
 pub const DEFAULT_KANIKO_DIR: &str = "/kaniko";
@@ -54,6 +56,8 @@ pub struct BuildSettings {
     pub force: bool,
     /// `--cleanup`.
     pub cleanup: bool,
+    /// `--secret`, one per id (the last one given wins).
+    pub secrets: Vec<Secret>,
 }
 
 /// A build argument; one given without a value took it from the environment (empty when the
@@ -207,8 +211,30 @@ impl BuildSettings {
             isolation: flags.isolation,
             force: flags.force,
             cleanup: flags.cleanup,
+            secrets: resolve_secrets(&flags.secret, env),
         })
     }
+}
+
+/// buildx's secret store: a `--secret` without `src` or `env` reads the variable named like
+/// its id when that is set, else the file named like it. Values are read when a RUN mounts
+/// the secret, never here.
+fn resolve_secrets(flags: &[SecretFlag], env: &Environment) -> Vec<Secret> {
+    let mut secrets: Vec<Secret> = Vec::new();
+    for flag in flags {
+        let source = match (&flag.src, &flag.env) {
+            (Some(path), _) => SecretSource::File(path.clone()),
+            (None, Some(var)) => SecretSource::Env(var.clone()),
+            (None, None) if env.var(&flag.id).is_some() => SecretSource::Env(flag.id.clone()),
+            (None, None) => SecretSource::File(PathBuf::from(&flag.id)),
+        };
+        secrets.retain(|s| s.id != flag.id);
+        secrets.push(Secret {
+            id: flag.id.clone(),
+            source,
+        });
+    }
+    secrets
 }
 
 /// Kaniko's `resolveEnvironmentBuildArgs`: a bare `NAME` takes the environment's value, or

@@ -1,0 +1,355 @@
+//! `RUN --mount`, `--network` and `--security` end to end through the `kiln` binary: bind
+//! mounts from the context (through its `.dockerignore`, never escaping it), a stage and an
+//! image,
+//! read-only or with writes discarded; cache mounts that outlive a build; tmpfs; secrets that
+//! reach the RUN and nothing else (layers, config, history and log lines are searched);
+//! `--network=none`; and what is refused by name. Images are pushed to the test registry,
+//! their layers listed and the result run with `docker`. Ignored unless run with
+//! `--include-ignored` after `scripts/testenv up`.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use kiln_testsupport::{TestEnv, env};
+use tempfile::TempDir;
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+
+/// A build directory holding `dockerfile`; its kaniko dir (inside it) is ignored.
+fn context(dockerfile: &str) -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile written");
+    std::fs::write(dir.path().join(".dockerignore"), "kaniko\n").expect("dockerignore");
+    dir
+}
+
+/// Runs `kiln build` in `dir` with `args` and the variables `vars`, plain log lines.
+fn build(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let out = Command::new(KILN)
+        .env_clear()
+        .envs(vars.iter().copied())
+        .args(["build", "--log-format=text", "--context"])
+        .arg(dir)
+        .arg("--dockerfile")
+        .arg(dir.join("Dockerfile"))
+        .arg("--kaniko-dir")
+        .arg(dir.join("kaniko"))
+        .args(args)
+        .output()
+        .expect("kiln runs");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn destination(env: &TestEnv, name: &str) -> String {
+    format!(
+        "{}/kiln-run-mount-{name}-{}:test",
+        env.registry,
+        std::process::id()
+    )
+}
+
+fn stdout_of(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `docker run --rm image sh -c script`, its stdout.
+fn run_in(image: &str, script: &str) -> String {
+    stdout_of("docker", &["pull", "-q", image]);
+    stdout_of("docker", &["run", "--rm", image, "sh", "-c", script])
+}
+
+/// The pushed image copied to a `dir:` layout: (the directory, the layer blobs in order).
+fn fetch(image: &str) -> (TempDir, Vec<std::path::PathBuf>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("image");
+    stdout_of(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{image}"),
+            &format!("dir:{}", target.display()),
+        ],
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(target.join("manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    let layers = manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| {
+            let digest = l["digest"].as_str().expect("digest");
+            target.join(digest.trim_start_matches("sha256:"))
+        })
+        .collect();
+    (dir, layers)
+}
+
+/// The paths a layer blob holds, without `./` and trailing slashes.
+fn layer_paths(blob: &Path) -> Vec<String> {
+    let listing = stdout_of("tar", &["-tzf", blob.to_str().expect("utf-8")]);
+    let mut paths: Vec<String> = listing
+        .lines()
+        .map(|l| l.trim_start_matches("./").trim_end_matches('/').to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    paths.sort();
+    paths
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn bind_cache_and_tmpfs_mounts_work_and_leave_nothing_in_the_layer() {
+    let env = env();
+    for isolation in ["chroot", "rootless"] {
+        let dir = context(&format!(
+            "FROM {}/busybox:latest\n\
+             WORKDIR /work\n\
+             RUN --mount=type=bind,source=data,target=/mnt/data \\\n\
+                 --mount=type=bind,target=ctx,rw \\\n\
+                 --mount=type=cache,target=/var/cache/app,uid=1000,mode=0700 \\\n\
+                 --mount=type=tmpfs,target=/scratch,size=1m \\\n\
+                 cat /mnt/data/hello > /out-bind && ls -A /work/ctx/data > /out-ctx && \\\n\
+                 echo changed > /work/ctx/data/hello && cat /work/ctx/data/hello >> /out-ctx && \\\n\
+                 stat -c '%a %u' /var/cache/app > /out-cache && \\\n\
+                 echo run >> /var/cache/app/runs && echo x > /scratch/x && \\\n\
+                 (echo no 2>/dev/null > /mnt/data/hello || echo read-only > /out-ro)\n\
+             RUN --mount=type=cache,target=/var/cache/app wc -l < /var/cache/app/runs > /out-runs\n",
+            env.registry
+        ));
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).expect("mkdir");
+        std::fs::write(data.join("hello"), "from-context\n").expect("write");
+        std::fs::write(data.join("ignored.txt"), "hidden\n").expect("write");
+        std::fs::write(
+            dir.path().join(".dockerignore"),
+            "kaniko\ndata/ignored.txt\n",
+        )
+        .expect("dockerignore");
+        let dest = destination(&env, &format!("bind-{isolation}"));
+        let isolation_flag = format!("--isolation={isolation}");
+        for runs in ["1", "2"] {
+            let out = build(dir.path(), &["--destination", &dest, &isolation_flag], &[]);
+            assert!(out.status.success(), "{isolation}: {}", stderr(&out));
+            let got = run_in(
+                &dest,
+                "cat /out-bind /out-ctx /out-cache /out-ro /out-runs; \
+                 for p in /work/ctx /mnt /var/cache/app /scratch; do test -e $p && echo $p; done; \
+                 true",
+            );
+            assert_eq!(
+                got,
+                format!("from-context\nhello\nchanged\n700 1000\nread-only\n{runs}\n"),
+                "{isolation}: the cache keeps its runs from one build to the next"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(data.join("hello")).expect("read"),
+            "from-context\n",
+            "{isolation}: a rw bind wrote to the context"
+        );
+        let (_blobs, layers) = fetch(&dest);
+        let n = layers.len();
+        assert_eq!(
+            layer_paths(&layers[n - 2]),
+            ["out-bind", "out-cache", "out-ctx", "out-ro"],
+            "{isolation}: the mounting RUN's layer"
+        );
+        assert_eq!(layer_paths(&layers[n - 1]), ["out-runs"], "{isolation}");
+    }
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn bind_mounts_come_from_a_stage_and_cannot_leave_the_context() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {0}/busybox:latest AS build\n\
+         RUN echo built > /artifact && mkdir /seed && echo seeded > /seed/f\n\
+         FROM {0}/busybox:latest\n\
+         RUN --mount=type=bind,from=build,source=/artifact,target=/a cat /a > /copied\n\
+         RUN --mount=type=bind,source=link,target=/x cat /x/marker > /through-link\n\
+         RUN --mount=type=bind,source=../../..,target=/up ls /up > /up-listing\n\
+         RUN --mount=type=bind,from={0}/busybox:latest,source=/bin,target=/img \\\n\
+             test -x /img/busybox && echo image > /from-image\n\
+         RUN --mount=type=cache,id=s,target=/c,from=build,source=/seed cat /c/f > /cache-seed\n",
+        env.registry
+    ));
+    std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
+    std::fs::write(dir.path().join("etc/marker"), "inside\n").expect("write");
+    std::os::unix::fs::symlink("/etc", dir.path().join("link")).expect("symlink");
+    let dest = destination(&env, "stage");
+    let out = build(dir.path(), &["--destination", &dest], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = run_in(
+        &dest,
+        "cat /copied /through-link /from-image /cache-seed; sort /up-listing | tr '\\n' ' '",
+    );
+    assert_eq!(got, "built\ninside\nimage\nseeded\nDockerfile etc link ");
+
+    let missing = context(&format!(
+        "FROM {}/busybox:latest\nRUN --mount=type=bind,source=nope,target=/x true\n",
+        env.registry
+    ));
+    let out = build(missing.path(), &["--no-push"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("bind source nope does not exist in the build context"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn secrets_reach_the_run_and_nothing_else() {
+    let env = env();
+    let file_secret = "file-s3cr3t-3b1f9";
+    let env_secret = "env-s3cr3t-77c2a";
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\n\
+         RUN --mount=type=secret,id=token \\\n\
+             stat -c '%a %u %g' /run/secrets/token > /stat && \\\n\
+             sha256sum < /run/secrets/token | cut -c1-16 > /sum && \\\n\
+             echo \"$(cat /run/secrets/token)\" | wc -c > /len\n\
+         RUN --mount=type=secret,id=api,env=API_TOKEN,target=/etc/api,mode=0440,uid=1000,gid=50 \\\n\
+             stat -c '%a %u %g' /etc/api > /api-stat && \\\n\
+             test \"$API_TOKEN\" = \"$(cat /etc/api)\" && echo same > /api-same\n\
+         RUN --mount=type=secret,id=absent ls /run/secrets 2>&1 | wc -l > /absent\n",
+        env.registry
+    ));
+    let secret_file = dir.path().join("token.txt");
+    std::fs::write(&secret_file, file_secret).expect("write");
+    std::fs::write(dir.path().join(".dockerignore"), "kaniko\ntoken.txt\n").expect("dockerignore");
+    let dest = destination(&env, "secret");
+    let src = format!("id=token,src={}", secret_file.display());
+    let out = build(
+        dir.path(),
+        &[
+            "--destination",
+            &dest,
+            "--secret",
+            &src,
+            "--secret",
+            "id=api,env=KILN_TEST_API",
+            "--verbosity=trace",
+        ],
+        &[("KILN_TEST_API", env_secret)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for secret in [file_secret, env_secret] {
+        assert!(!stderr(&out).contains(secret), "a log line shows {secret}");
+    }
+    let sum = stdout_of(
+        "sh",
+        &[
+            "-c",
+            &format!("printf %s {file_secret} | sha256sum | cut -c1-16"),
+        ],
+    );
+    let got = run_in(
+        &dest,
+        "cat /stat /sum /len /api-stat /api-same /absent; \
+         test -e /run/secrets || test -e /etc/api || echo clean",
+    );
+    assert_eq!(
+        got,
+        format!(
+            "400 0 0\n{sum}{}\n440 1000 50\nsame\n1\nclean\n",
+            file_secret.len() + 1
+        )
+    );
+
+    // Every blob of the pushed image, decompressed, and its config: no trace of either secret.
+    let (blobs, _) = fetch(&dest);
+    let everything = stdout_of(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "for f in {}/image/*; do zcat -f \"$f\"; done",
+                blobs.path().display()
+            ),
+        ],
+    );
+    for secret in [file_secret, env_secret] {
+        assert!(!everything.contains(secret), "the image holds {secret}");
+    }
+    assert!(
+        everything.contains("/run/secrets/token"),
+        "the history was searched"
+    );
+
+    let required = context(&format!(
+        "FROM {}/busybox:latest\nRUN --mount=type=secret,id=npm,required true\n",
+        env.registry
+    ));
+    let out = build(required.path(), &["--no-push"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("secret \"npm\" is required but no --secret id=npm was given"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn network_none_has_only_loopback() {
+    let env = env();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\n\
+         RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /none\n\
+         RUN --network=host tail -n +3 /proc/net/dev | wc -l > /host\n\
+         RUN --network=default tail -n +3 /proc/net/dev | wc -l > /default\n",
+        env.registry
+    ));
+    let dest = destination(&env, "network");
+    let out = build(dir.path(), &["--destination", &dest], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = run_in(
+        &dest,
+        "cat /none; test $(cat /host) -gt 1 && cmp /host /default && echo host",
+    );
+    assert_eq!(got, "lo\nhost\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn insecure_security_and_ssh_mounts_are_refused_by_name() {
+    let env = env();
+    let cases = [
+        (
+            "RUN --security=insecure true".to_owned(),
+            "RUN --security=insecure (BuildKit grants it only with the entitlement --allow \
+             security.insecure, which kiln does not have) is not supported yet",
+        ),
+        (
+            "RUN --mount=type=ssh true".to_owned(),
+            "RUN --mount=type=ssh (SSH agent forwarding) is not supported yet",
+        ),
+    ];
+    for (line, want) in cases {
+        let dir = context(&format!("FROM {}/busybox:latest\n{line}\n", env.registry));
+        let out = build(dir.path(), &["--no-push"], &[]);
+        assert!(!out.status.success(), "{line}");
+        assert!(stderr(&out).contains(want), "{line}: {}", stderr(&out));
+    }
+}
