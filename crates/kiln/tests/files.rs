@@ -437,3 +437,48 @@ fn checksum_on_a_local_source_and_git_urls_are_refused() {
     );
     assert!(!err.contains("pw@"), "{err}");
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn url_credentials_stay_out_of_the_image_history_and_the_log() {
+    let env = env();
+    let port = serve();
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\nADD http://user:s3cret-word@127.0.0.1:{port}/file.txt /f\n",
+        env.registry
+    ));
+    let name = format!(
+        "{}/kiln-files-url-secret-{}:test",
+        env.registry,
+        std::process::id()
+    );
+    let tar = dir.path().join("image.tar");
+    let out = build(
+        dir.path(),
+        &[
+            "--no-push",
+            "--destination",
+            &name,
+            "--tar-path",
+            tar.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("s3cret-word"), "{}", stderr(&out));
+    let loaded = stdout_of("docker", &["load", "-i", tar.to_str().expect("utf-8")]);
+    assert!(loaded.contains(&name), "{loaded}");
+    let image = Loaded { name, tar };
+    assert_eq!(image.run("cat /f"), "downloaded\n");
+    let history = stdout_of(
+        "docker",
+        &[
+            "history",
+            "--no-trunc",
+            "--format",
+            "{{.CreatedBy}}",
+            &image.name,
+        ],
+    );
+    assert!(history.contains("ADD http://"), "{history}");
+    assert!(!history.contains("s3cret-word"), "{history}");
+}

@@ -412,7 +412,8 @@ fn copy_into(
 ) -> Result<(), Error> {
     let stage = state.stage.clone();
     let workdir = state.config.config.working_dir.clone().unwrap_or_default();
-    let history = clock.layer(&file_step.args.created_by);
+    // A URL's credentials stay out of the image (DESIGN.md §7), unlike BuildKit's history.
+    let history = clock.layer(&kiln_fs::fetch::redact_userinfo(&file_step.args.created_by));
     match copy(file_step, source, rootfs, &workdir, ctx, &stage)? {
         Some((blob, diff_id)) => {
             state.config.push_layer(diff_id, history);
