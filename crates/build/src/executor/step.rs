@@ -314,4 +314,68 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn in_place_runs_refuse_mounts_and_network_none_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ignore = snapshot::ignore_paths(Vec::<PathBuf>::new());
+        let rootfs = Rootfs {
+            path: dir.path().to_path_buf(),
+            root: kiln_fs::resolve::Root::open(dir.path()).expect("root"),
+            snapshot: snapshot::walk(dir.path(), &ignore).expect("walk"),
+            ignore,
+        };
+        let process = RunProcess {
+            argv: vec!["true".into()],
+            env: Vec::new(),
+            user: String::new(),
+            cwd: "/".into(),
+            script: None,
+            created_by: "RUN true".into(),
+        };
+        let stage = StageRef {
+            index: 0,
+            name: None,
+        };
+        let sandbox = Sandbox::with_program("/nonexistent");
+        let mut tmpfs = PreparedMounts::default();
+        tmpfs.mounts.push(Mount::Tmpfs {
+            target: "/t".into(),
+            size: None,
+        });
+        let none = PreparedMounts::default();
+        let cases = [
+            (
+                &tmpfs,
+                NetworkMode::Host,
+                "RUN --mount with --isolation=none",
+            ),
+            (
+                &none,
+                NetworkMode::None,
+                "RUN --network=none with --isolation=none",
+            ),
+        ];
+        for (mounts, network, want) in cases {
+            let ctx = RunContext {
+                sandbox: &sandbox,
+                isolation: Isolation::None,
+                scratch: &dir.path().join("scratch"),
+                prefix: "",
+                network,
+                mounts,
+            };
+            let span = run_of("RUN true").span;
+            match run(&ctx, &rootfs, &process, &stage, 1, span) {
+                Err(Error::NotSupported { feature, .. }) => {
+                    assert!(feature.starts_with(want), "{feature}")
+                }
+                other => panic!("{want}: {other:?}"),
+            }
+        }
+        assert!(
+            !dir.path().join("scratch").exists(),
+            "refused before any work"
+        );
+    }
 }
