@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use kiln_build::cache::key::{self, CacheKey, Instruction, Parent, StepInput};
 use kiln_build::cache::sources::{self, Request};
-use kiln_build::cache::{BlobLocation, CachedStep, Error, RegistryStore, Store};
+use kiln_build::cache::{BlobLocation, CachedStep, Error, LocalStore, RegistryStore, Store};
 use kiln_fs::context::{Context, ContextOptions};
 use kiln_fs::copy::{CopyOp, Source};
 use kiln_fs::resolve::Root;
@@ -315,4 +315,32 @@ fn the_default_cache_repository_is_the_destination_repository_slash_cache() {
     let dest = kiln_oci::Reference::parse("127.0.0.1:5000/team/app:1").unwrap();
     let repo = RegistryStore::default_repository(&dest);
     assert_eq!(repo, Repository::new("127.0.0.1:5000", "team/app/cache"));
+}
+
+/// Probes, puts and reads back on a spawned task, as the executor will: the stores' futures
+/// are `Send` and the stores can be shared.
+async fn round_trip_on_tasks<S: Store + Clone + 'static>(store: S, step: CachedStep) {
+    let keys: Vec<_> = ["RUN x", "RUN y"].map(step_key).into();
+    let (s, k, st) = (store.clone(), keys[0].clone(), step.clone());
+    tokio::spawn(async move { s.put(&k, &st).await.unwrap() })
+        .await
+        .unwrap();
+    let s = store.clone();
+    let probed = tokio::spawn(async move {
+        let answers = s.probe(&keys).await;
+        answers.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(probed, [true, false]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the test environment"]
+async fn both_stores_work_from_spawned_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let local = LocalStore::new(&tmp.path().join("cache"), Duration::from_secs(3600));
+    round_trip_on_tasks(local, layer_step(tmp.path(), b"local")).await;
+    let (_client, registry) = registry_store(Duration::from_secs(3600));
+    round_trip_on_tasks(registry, layer_step(tmp.path(), b"remote")).await;
 }

@@ -83,7 +83,9 @@ impl LocalStore {
             path: path.to_owned(),
             source,
         })?;
-        if entry.version != key::VERSION {
+        // An entry of another version, or one copied under another key's name, is a miss.
+        let named = path.file_stem().and_then(|s| s.to_str());
+        if entry.version != key::VERSION || entry.key.strip_prefix("sha256:") != named {
             return Ok(None);
         }
         let fresh = stamp::parse(&entry.created)

@@ -191,3 +191,23 @@ fn concurrent_builds_writing_and_pruning_leave_every_entry_whole() {
         "{names:?}"
     );
 }
+
+#[test]
+fn an_entry_under_another_keys_name_or_of_another_version_is_a_miss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(tmp.path(), DAY);
+    let now = SystemTime::now();
+    let (a, b, c) = (key("RUN a"), key("RUN b"), key("RUN c"));
+    store.put_at(&a, &step(tmp.path(), b"a"), now).unwrap();
+    store.put_at(&c, &step(tmp.path(), b"c"), now).unwrap();
+    std::fs::copy(store.entry_path(&a), store.entry_path(&b)).unwrap();
+    assert!(store.get_at(&a, now).unwrap().is_some());
+    assert!(store.get_at(&b, now).unwrap().is_none());
+    let text = std::fs::read_to_string(store.entry_path(&c)).unwrap();
+    std::fs::write(
+        store.entry_path(&c),
+        text.replace("kiln-cache-v1", "kiln-cache-v0"),
+    )
+    .unwrap();
+    assert!(store.get_at(&c, now).unwrap().is_none());
+}
