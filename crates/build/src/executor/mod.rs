@@ -616,17 +616,17 @@ fn create_workdir(
     if user.is_empty() {
         return Ok(());
     }
-    let owner = kiln_sandbox::user::resolve_in_rootfs(&rootfs.path, &user).map_err(|source| {
-        Error::Chown {
-            span,
-            stage: stage.clone(),
-            value: user.clone(),
-            source: Box::new(source),
-        }
+    // BuildKit makes the directory with the file op's user, read as --chown is: `USER 5`
+    // gives 5:5 whatever /etc/passwd says.
+    let (uid, gid) = files::chown_ids(&rootfs.path, &user).map_err(|source| Error::Chown {
+        span,
+        stage: stage.clone(),
+        value: user.clone(),
+        source: Box::new(source),
     })?;
     let meta = kiln_fs::resolve::Metadata {
-        uid: owner.uid,
-        gid: owner.gid,
+        uid,
+        gid,
         mode: 0o755,
         mtime: None,
         xattrs: Vec::new(),
