@@ -38,6 +38,19 @@ enum Outcome {
 #[ignore = "needs the test environment"]
 fn kiln_builds_what_docker_builds() {
     let started = Instant::now();
+    let engine = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    match engine {
+        Ok(out) if out.status.success() => println!(
+            "oracle: reference is the Docker Engine {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        _ => panic!(
+            "the oracle suite needs a running Docker Engine as its reference; \
+             Buildah as the reference is not supported yet"
+        ),
+    }
     let dir = cases_dir();
     let suite_allow = AllowList::builder_metadata().extend(
         AllowList::parse(&std::fs::read_to_string(dir.join("allow.txt")).expect("allow.txt"))
