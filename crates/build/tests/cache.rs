@@ -282,6 +282,10 @@ async fn a_probe_that_fails_does_not_stop_the_others() {
     let (_client, store) = registry_store(Duration::from_secs(3600));
     let tmp = tempfile::tempdir().unwrap();
     let keys: Vec<_> = ["RUN a", "RUN b"].map(step_key).into();
+    // A repository that does not exist yet (a first build) has nothing, and that is no error.
+    let fresh = store.probe(&keys).await;
+    assert!(fresh.iter().all(|a| matches!(a, Ok(false))), "{fresh:?}");
+    assert!(store.get(&keys[0]).await.unwrap().is_none());
     store
         .put(&keys[1], &layer_step(tmp.path(), b"b"))
         .await

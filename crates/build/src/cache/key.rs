@@ -7,7 +7,7 @@
 //! | component | value |
 //! |---|---|
 //! | `parent` | the base image's manifest digest, or the key of the step before |
-//! | `instruction` | the instruction as written, normalised ([`super::normalise`]), and its heredoc bodies |
+//! | `instruction` | the instruction as written, normalised (`normalise.rs`), and its heredoc bodies |
 //! | `variables` | the ARG and ENV values the step can see, sorted by name |
 //! | `sources` | for COPY/ADD, the content digest of the sources ([`super::sources`]); for ADD of a URL, its checksum or the download's digest |
 //! | `from` | for `--from`, the source stage's key or the source image's digest |
