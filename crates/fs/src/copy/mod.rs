@@ -39,6 +39,7 @@ pub mod pattern;
 mod source;
 mod tree;
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -176,6 +177,7 @@ fn run(source: &Source, dest: &Root, op: &CopyOp, dry: bool) -> Result<Copied, E
         dry,
         changes: Changes::new(),
         hash: Sha256::new(),
+        real_dirs: HashMap::new(),
     };
     let wildcard = op.sources.iter().any(|s| pattern::has_wildcards(s));
     let dest_path = if op.dest.starts_with('/') {

@@ -33,6 +33,9 @@ pub(super) struct Copier<'a> {
     pub dry: bool,
     pub changes: Changes,
     pub hash: Sha256,
+    /// The real path (symlinks followed) of each destination directory changes were
+    /// recorded in.
+    pub real_dirs: HashMap<PathBuf, PathBuf>,
 }
 
 impl Copier<'_> {
@@ -175,11 +178,34 @@ impl Copier<'_> {
         self.record_change(path)
     }
 
+    /// Records that `path` was written, under its real path: a write through a symlinked
+    /// directory of the rootfs changed what the link points to, as BuildKit's layer says.
     pub fn record_change(&mut self, path: &Path) -> Result<(), Error> {
-        self.changes.write(path).map_err(|source| Error::Layer {
+        let real = self.real_path(path)?;
+        self.changes.write(&real).map_err(|source| Error::Layer {
             path: path.to_owned(),
             source,
         })
+    }
+
+    fn real_path(&mut self, path: &Path) -> Result<PathBuf, Error> {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(path.to_owned());
+        };
+        if self.dry {
+            return Ok(path.to_owned());
+        }
+        if let Some(real) = self.real_dirs.get(dir) {
+            return Ok(real.join(name));
+        }
+        let real = self.dst.real_path(path).map_err(|source| Error::Write {
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Some(real_dir) = real.parent() {
+            self.real_dirs.insert(dir.to_owned(), real_dir.to_owned());
+        }
+        Ok(real)
     }
 
     /// Copies the directory `src` to `dst`. `stat` is `None` for the top of a directory

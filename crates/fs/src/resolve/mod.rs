@@ -133,6 +133,28 @@ impl Root {
         Ok(Parent::new(dir, (*name).to_owned(), display_path(&comps)))
     }
 
+    /// Where `path` really is inside the rootfs, absolute: its parent directories with every
+    /// symlink followed (inside the rootfs), its last component as written. A write through
+    /// `/via/a`, where `/via` links to `/real`, changed `/real/a`, and a layer must say so.
+    pub fn real_path(&self, path: impl AsRef<Path>) -> Result<PathBuf, Error> {
+        let parent = self.open_parent(path.as_ref())?;
+        let io_err = |source| Error::Io {
+            op: "find the real path of",
+            path: parent.path().to_owned(),
+            source,
+        };
+        let root = fd_target(self.as_fd()).map_err(io_err)?;
+        let dir = fd_target(parent.dir()).map_err(io_err)?;
+        let inside = dir.strip_prefix(&root).map_err(|_| {
+            io_err(io::Error::other(format!(
+                "{} is outside the rootfs {}",
+                dir.display(),
+                root.display()
+            )))
+        })?;
+        Ok(Path::new("/").join(inside).join(parent.name()))
+    }
+
     /// Like [`Root::open_parent`], creating missing parent directories with mode 0755 owned by
     /// the caller, as Docker does for parents a layer does not list.
     pub fn open_parent_create(&self, path: impl AsRef<Path>) -> Result<Parent, Error> {
@@ -298,6 +320,12 @@ pub fn clean(path: &Path) -> Vec<&OsStr> {
 }
 
 /// The absolute in-root path of `comps`, for messages.
+/// The path the kernel gives an open fd (`/proc/self/fd/N`).
+fn fd_target(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
 fn display_path(comps: &[&OsStr]) -> PathBuf {
     let mut bytes = Vec::new();
     for comp in comps {
