@@ -133,8 +133,9 @@ fn steps(
     steps.push(Step::Proc {
         target: stubs.ensure(Path::new("/proc"), Kind::Dir)?,
     });
-    // devpts takes the tty group only where gid 5 exists.
-    let pts_gid = idmap.is_none_or(|m| m.maps_gid(5)).then_some(5);
+    // devpts takes the tty group only where gid 5 exists: in the run's user namespace, and in
+    // the one this process may already be in (a whole build started without root).
+    let pts_gid = mapped(idmap, "gid_map", 5).then_some(5);
     let dev = stubs.ensure(Path::new("/dev"), Kind::Dir)?;
     steps.push(Step::Dev {
         target: dev.clone(),
@@ -176,6 +177,20 @@ fn steps(
         }
     };
     for (n, mount) in spec.mounts.iter().enumerate() {
+        if let Mount::File { uid, gid, .. } | Mount::Owner { uid, gid, .. } = mount {
+            for (map, name, id) in [("uid_map", "uid", *uid), ("gid_map", "gid", *gid)] {
+                if !mapped(idmap, map, id) {
+                    return Err(Error::Unsupported {
+                        isolation,
+                        reason: format!(
+                            "a mount is owned by {name} {id}, which the user namespace does not \
+                             map (the invoking user has no subordinate ids in /etc/subuid and \
+                             /etc/subgid, or newuidmap is missing)"
+                        ),
+                    });
+                }
+            }
+        }
         let step = match mount {
             Mount::Bind(bind) => {
                 let meta = std::fs::metadata(&bind.source).map_err(|source| Error::Io {
@@ -239,6 +254,31 @@ fn steps(
         rootfs: rootfs.to_path_buf(),
     });
     Ok(steps)
+}
+
+/// Whether `id` is mapped where the run's namespaces are made: by the run's own user
+/// namespace (`idmap`), else by the one this process is in, which a whole build started
+/// without root has entered (`/proc/self/uid_map` or `gid_map`; every id without one).
+fn mapped(idmap: Option<&IdMapping>, map: &str, id: u32) -> bool {
+    match idmap {
+        Some(m) if map == "uid_map" => m.maps_uid(id),
+        Some(m) => m.maps_gid(id),
+        None => std::fs::read_to_string(format!("/proc/self/{map}"))
+            .map_or(true, |text| map_contains(&text, id)),
+    }
+}
+
+/// Whether the `uid_map`/`gid_map` text `map` maps the id `id` (inside the namespace).
+fn map_contains(map: &str, id: u32) -> bool {
+    map.lines().any(|line| {
+        let mut fields = line.split_whitespace().map(str::parse::<u64>);
+        match (fields.next(), fields.next(), fields.next()) {
+            (Some(Ok(inside)), Some(Ok(_)), Some(Ok(count))) => {
+                (inside..inside.saturating_add(count)).contains(&u64::from(id))
+            }
+            _ => false,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -235,3 +235,23 @@ fn isolated_modes_refuse_the_host_root_as_rootfs() {
         );
     }
 }
+
+#[test]
+fn id_maps_are_read_as_the_kernel_writes_them() {
+    let identity = "         0          0 4294967295\n";
+    let single = "         0      65534          1\n";
+    let ranges = "0 1000 1\n1 100000 65536\n";
+    let cases = [
+        (identity, 5, true),
+        (identity, 4_294_967_294, true),
+        (single, 0, true),
+        (single, 5, false),
+        (ranges, 5, true),
+        (ranges, 65536, true),
+        (ranges, 65537, false),
+        ("", 0, false),
+    ];
+    for (map, id, want) in cases {
+        assert_eq!(map_contains(map, id), want, "{map:?} {id}");
+    }
+}
