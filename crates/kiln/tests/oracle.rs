@@ -213,6 +213,7 @@ fn kiln_build(case: &Case, ctx: &Path, work: &Path, tag: &str, tar: &Path) -> Re
     if let Some(target) = &case.target {
         command.args(["--target", target]);
     }
+    command.args(&case.kiln_flags);
     let out = command
         .output()
         .map_err(|e| format!("cannot run kiln: {e}"))?;

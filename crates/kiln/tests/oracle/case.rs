@@ -7,6 +7,7 @@
 //! reference: classic -- why BuildKit cannot be the reference
 //! build-arg: NAME=value
 //! target: stage
+//! kiln-flag: --skip-unused-stages -- why kiln needs a flag to match (a Kaniko default)
 //! run: what `docker run IMAGE` prints
 //! reference-dockerfile: Dockerfile.reference -- why the reference builds another Dockerfile
 //! chmod: path/in/context 0600
@@ -61,6 +62,7 @@ pub struct Case {
     pub reference: Reference,
     pub reference_dockerfile: Option<String>,
     pub build_args: Vec<String>,
+    pub kiln_flags: Vec<String>,
     pub target: Option<String>,
     pub run: Option<String>,
     pub allow: AllowList,
@@ -87,6 +89,7 @@ impl Case {
             reference: Reference::BuildKit,
             reference_dockerfile: None,
             build_args: Vec::new(),
+            kiln_flags: Vec::new(),
             target: None,
             run: None,
             allow: AllowList::new(),
@@ -123,6 +126,9 @@ impl Case {
                     case.reference_dockerfile = Some(with_reason(value).map_err(at)?.to_owned())
                 }
                 ("build-arg", _) => case.build_args.push(value.to_owned()),
+                ("kiln-flag", _) => case
+                    .kiln_flags
+                    .push(with_reason(value).map_err(at)?.to_owned()),
                 ("target", _) => case.target = Some(value.to_owned()),
                 ("run", _) => case.run = Some(value.to_owned()),
                 ("allow", _) => {
