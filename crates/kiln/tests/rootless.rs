@@ -147,3 +147,97 @@ fn an_unprivileged_build_keeps_the_owners_of_the_base_and_of_chown() {
         )
     );
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_device_of_the_base_that_a_step_changes_stays_a_device_without_root() {
+    let env = env();
+    // The base: built as root, with a device node kiln cannot create without root.
+    let base_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        base_dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}/busybox:latest\nRUN mknod /dev-null c 1 3 && chmod 666 /dev-null\n",
+            env.registry
+        ),
+    )
+    .expect("Dockerfile");
+    let base = format!(
+        "{}/kiln-rootless-base-{}:test",
+        env.registry,
+        std::process::id()
+    );
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let out = Command::new(KILN)
+        .env_clear()
+        .args(["build", "--log-format=text", "--context"])
+        .arg(base_dir.path())
+        .arg("--dockerfile")
+        .arg(base_dir.path().join("Dockerfile"))
+        .arg("--kaniko-dir")
+        .arg(base_dir.path().join("kaniko"))
+        .args(["--destination", &base])
+        .output()
+        .expect("kiln runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    chmod(root, 0o755);
+    std::fs::write(
+        root.join("Dockerfile"),
+        format!("FROM {base}\nRUN chmod 640 /dev-null && ls -l /dev-null\n"),
+    )
+    .expect("Dockerfile");
+    let kaniko = root.join("kaniko");
+    let out_dir = root.join("out");
+    for d in [&kaniko, &out_dir] {
+        std::fs::create_dir(d).expect("mkdir");
+        std::os::unix::fs::chown(d, Some(NOBODY), Some(NOBODY)).expect("chown");
+    }
+    let dest = format!(
+        "{}/kiln-rootless-dev-{}:test",
+        env.registry,
+        std::process::id()
+    );
+    let tar = out_dir.join("image.tar");
+    let out = kiln_as_nobody(&[
+        "build",
+        "--log-format=text",
+        "--context",
+        &path(root),
+        "--dockerfile",
+        &path(&root.join("Dockerfile")),
+        "--kaniko-dir",
+        &path(&kaniko),
+        "--no-push",
+        "--destination",
+        &dest,
+        "--tar-path",
+        &path(&tar),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_of("docker", &["load", "-i", &path(&tar)]);
+    let got = stdout_of(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            &dest,
+            "stat",
+            "-c",
+            "%F %a %t,%T",
+            "/dev-null",
+        ],
+    );
+    run("docker", &["rmi", &dest]);
+    assert_eq!(got, "character special file 640 1,3\n");
+}

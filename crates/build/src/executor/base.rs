@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kiln_fs::extract::Placeholders;
 use kiln_fs::ignore_list::IgnoreList;
 use kiln_oci::{ConfigFile, Descriptor, Family, Platform, Reference};
 use kiln_registry::{RegistryClient, Repository};
@@ -143,12 +144,13 @@ pub fn pull(
     })
 }
 
-/// Creates `rootfs` (empty) and extracts `layers` into it, in order.
+/// Creates `rootfs` (empty) and extracts `layers` into it, in order. Returns it with what a
+/// build without the host's root could only create as a placeholder.
 pub fn materialize(
     stage: &StageRef,
     layers: &[LayerBlob],
     rootfs: &Path,
-) -> Result<kiln_fs::resolve::Root, Error> {
+) -> Result<(kiln_fs::resolve::Root, Placeholders), Error> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| Error::Io { path, source }
@@ -166,7 +168,7 @@ pub fn materialize_in_place(
     stage: &StageRef,
     layers: &[LayerBlob],
     ignore: &IgnoreList,
-) -> Result<kiln_fs::resolve::Root, Error> {
+) -> Result<(kiln_fs::resolve::Root, Placeholders), Error> {
     extract(stage, layers, Path::new("/"), ignore.clone())
 }
 
@@ -175,7 +177,7 @@ fn extract(
     layers: &[LayerBlob],
     rootfs: &Path,
     ignore: IgnoreList,
-) -> Result<kiln_fs::resolve::Root, Error> {
+) -> Result<(kiln_fs::resolve::Root, Placeholders), Error> {
     let root = kiln_fs::resolve::Root::open(rootfs).map_err(|source| Error::Rootfs {
         stage: stage.clone(),
         path: rootfs.to_owned(),
@@ -196,10 +198,13 @@ fn extract(
         ignore,
         ..kiln_fs::extract::Options::default()
     };
-    kiln_fs::extract::extract_layers(&root, files, &options).map_err(|source| Error::Extract {
-        stage: stage.clone(),
-        rootfs: rootfs.to_owned(),
-        source: Box::new(source),
+    let reports = kiln_fs::extract::extract_layers(&root, files, &options).map_err(|source| {
+        Error::Extract {
+            stage: stage.clone(),
+            rootfs: rootfs.to_owned(),
+            source: Box::new(source),
+        }
     })?;
-    Ok(root)
+    let placeholders = Placeholders::new(reports.into_iter().flat_map(|r| r.recorded));
+    Ok((root, placeholders))
 }

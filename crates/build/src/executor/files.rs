@@ -204,6 +204,7 @@ pub fn copy(
                 ctx.settings,
                 stage,
                 file_step.step,
+                &rootfs.placeholders,
             )?)
         }
     };
@@ -216,7 +217,10 @@ pub fn copy(
 /// `--chown` as numbers, as BuildKit's file op reads it (`readUser`): a user name takes its
 /// uid and primary gid from the rootfs' `/etc/passwd`, a numeric user without a group gets
 /// gid = uid whatever `/etc/passwd` says, a group (name or number) sets the gid.
-pub(super) fn chown_ids(rootfs: &Path, value: &str) -> Result<(u32, u32), kiln_sandbox::user::UserError> {
+pub(super) fn chown_ids(
+    rootfs: &Path,
+    value: &str,
+) -> Result<(u32, u32), kiln_sandbox::user::UserError> {
     let user = kiln_sandbox::user::resolve_in_rootfs(rootfs, value)?;
     match value.parse::<u32>() {
         Ok(uid) => Ok((uid, uid)),

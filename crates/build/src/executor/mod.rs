@@ -42,9 +42,9 @@ use kiln_sandbox::{Isolation, Sandbox};
 pub use base::{LayerBlob, StageImage};
 pub use error::Error;
 pub use files::ContextDir;
-pub use run_mount::{RunMountOptions, Secret, SecretSource};
 pub use inplace::InPlace;
 pub use output::Uploads;
+pub use run_mount::{RunMountOptions, Secret, SecretSource};
 
 use crate::events::{Event, Events};
 use crate::exec::{self, Clock, StageState};
@@ -405,7 +405,7 @@ impl Executor<'_> {
             stage: stage.clone(),
             layers,
         });
-        let root = match &ignore_list {
+        let (root, placeholders) = match &ignore_list {
             Some(list) => base::materialize_in_place(stage, &image.layers, list)?,
             None => base::materialize(stage, &image.layers, &path)?,
         };
@@ -429,6 +429,7 @@ impl Executor<'_> {
             root,
             snapshot,
             ignore,
+            placeholders,
         })
     }
 

@@ -35,6 +35,8 @@ pub struct Rootfs {
     pub root: kiln_fs::resolve::Root,
     pub snapshot: Snapshot,
     pub ignore: Ignore,
+    /// What extraction without the host's root could not create as the base layers say.
+    pub placeholders: kiln_fs::extract::Placeholders,
 }
 
 /// The network a RUN gets, or an error for the flags kiln cannot honour: `--security=insecure`
@@ -211,7 +213,21 @@ pub fn snapshot_layer(
         return Ok(None);
     }
     let changes = diff.to_changes().map_err(snap_error)?;
-    write_layer(&rootfs.path, &changes, settings, stage, step).map(Some)
+    // What a step deleted or replaced is no longer a placeholder.
+    for path in diff.deleted.iter().chain(&diff.opaque) {
+        rootfs
+            .placeholders
+            .forget(path.strip_prefix("/").unwrap_or(path));
+    }
+    write_layer(
+        &rootfs.path,
+        &changes,
+        settings,
+        stage,
+        step,
+        &rootfs.placeholders,
+    )
+    .map(Some)
 }
 
 /// Whether a path's only difference between two walks is its ctime.
@@ -233,6 +249,7 @@ pub fn write_layer(
     settings: &LayerSettings<'_>,
     stage: &StageRef,
     step: usize,
+    placeholders: &kiln_fs::extract::Placeholders,
 ) -> Result<(LayerBlob, kiln_oci::DiffId), Error> {
     std::fs::create_dir_all(settings.dir).map_err(|source| Error::Io {
         path: settings.dir.to_owned(),
@@ -241,14 +258,18 @@ pub fn write_layer(
     let dest = settings
         .dir
         .join(format!("stage{}-step{step}.layer", stage.index));
-    let written =
-        kiln_fs::layer::write(root, changes, &dest, settings.options).map_err(|source| {
-            Error::Layer {
-                stage: stage.clone(),
-                step,
-                source: Box::new(source),
-            }
-        })?;
+    let written = kiln_fs::layer::write_with_placeholders(
+        root,
+        changes,
+        &dest,
+        settings.options,
+        placeholders,
+    )
+    .map_err(|source| Error::Layer {
+        stage: stage.clone(),
+        step,
+        source: Box::new(source),
+    })?;
     let media_type = MediaType::layer(settings.family, oci_compression(written.compression));
     let descriptor = Descriptor::new(media_type, written.digest.clone(), written.size);
     Ok((
@@ -324,6 +345,7 @@ mod tests {
             root: kiln_fs::resolve::Root::open(dir.path()).expect("root"),
             snapshot: snapshot::walk(dir.path(), &ignore).expect("walk"),
             ignore,
+            placeholders: Default::default(),
         };
         let process = RunProcess {
             argv: vec!["true".into()],

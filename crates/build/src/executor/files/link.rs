@@ -34,7 +34,14 @@ pub(super) fn apply(
     if changes.is_empty() {
         return Ok(None);
     }
-    let (blob, diff_id) = step::write_layer(tree, changes, ctx.settings, stage, step)?;
+    let (blob, diff_id) = step::write_layer(
+        tree,
+        changes,
+        ctx.settings,
+        stage,
+        step,
+        &kiln_fs::extract::Placeholders::default(),
+    )?;
     let file = std::fs::File::open(&blob.path).map_err(|source| Error::Io {
         path: blob.path.clone(),
         source,
