@@ -182,13 +182,15 @@ build() {
     esac
 }
 
-# Removes this run's repositories from the test registry, and the blobs only they link.
+# Removes this run's repositories from the test registry, and the blobs only they link
+# (layers, configs, manifests).
 cleanup_registry() {
     local repos=$storage_root/repositories
     [ -d "$repos/$repo_prefix" ] || return 0
     local ours others
-    ours=$(find "$repos/$repo_prefix" -path '*/_layers/sha256/*/link' -printf '%h\n' | xargs -r -n1 basename | sort -u)
-    others=$(find "$repos" -path "$repos/$repo_prefix" -prune -o -path '*/_layers/sha256/*/link' -printf '%h\n' | xargs -r -n1 basename | sort -u)
+    # Layer, config and manifest links all end in sha256/<digest>/link.
+    ours=$(find "$repos/$repo_prefix" -path '*/sha256/*/link' -printf '%h\n' | xargs -r -n1 basename | sort -u)
+    others=$(find "$repos" -path "$repos/$repo_prefix" -prune -o -path '*/sha256/*/link' -printf '%h\n' | xargs -r -n1 basename | sort -u)
     comm -23 <(echo "$ours") <(echo "$others") | while read -r d; do
         [ -n "$d" ] && rm -rf "$storage_root/blobs/sha256/${d:0:2}/$d"
     done
