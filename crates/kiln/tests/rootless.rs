@@ -37,6 +37,11 @@ fn chmod(path: &Path, mode: u32) {
 /// Runs kiln as `nobody` with the subordinate ids 100000-165535, in a mount namespace of its
 /// own so the ranges never reach the host's files.
 fn kiln_as_nobody(args: &[&str]) -> Output {
+    kiln_as_nobody_with(&format!("{NOBODY}:100000:65536\n"), args)
+}
+
+/// Runs kiln as `nobody` with `ranges` as its `/etc/subuid` and `/etc/subgid`.
+fn kiln_as_nobody_with(ranges_file: &str, args: &[&str]) -> Output {
     for tool in ["/usr/bin/newuidmap", "/usr/bin/newgidmap"] {
         assert!(
             Path::new(tool).is_file(),
@@ -44,7 +49,7 @@ fn kiln_as_nobody(args: &[&str]) -> Output {
         );
     }
     let ranges = tempfile::NamedTempFile::new().expect("tempfile");
-    std::fs::write(ranges.path(), format!("{NOBODY}:100000:65536\n")).expect("write ranges");
+    std::fs::write(ranges.path(), ranges_file).expect("write ranges");
     chmod(ranges.path(), 0o644);
     let script = "mount --bind \"$1\" /etc/subuid && mount --bind \"$1\" /etc/subgid && shift && exec \"$@\"";
     let out = Command::new("unshare")
@@ -240,4 +245,73 @@ fn a_device_of_the_base_that_a_step_changes_stays_a_device_without_root() {
     );
     run("docker", &["rmi", &dest]);
     assert_eq!(got, "character special file 640 1,3\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn without_subordinate_ids_a_build_runs_as_root_of_a_one_id_namespace() {
+    let env = env();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    chmod(root, 0o755);
+    std::fs::write(
+        root.join("Dockerfile"),
+        format!(
+            "FROM {}/busybox:latest\nRUN id -u > /uid && echo made > /made\nCOPY a /a\n",
+            env.registry
+        ),
+    )
+    .expect("Dockerfile");
+    std::fs::write(root.join("a"), "a").expect("context file");
+    chmod(&root.join("a"), 0o644);
+    let kaniko = root.join("kaniko");
+    let out_dir = root.join("out");
+    for d in [&kaniko, &out_dir] {
+        std::fs::create_dir(d).expect("mkdir");
+        std::os::unix::fs::chown(d, Some(NOBODY), Some(NOBODY)).expect("chown");
+    }
+    let dest = format!(
+        "{}/kiln-rootless-one-{}:test",
+        env.registry,
+        std::process::id()
+    );
+    let tar = out_dir.join("image.tar");
+    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let out = kiln_as_nobody_with(
+        "",
+        &[
+            "build",
+            "--log-format=text",
+            "--context",
+            &path(root),
+            "--dockerfile",
+            &path(&root.join("Dockerfile")),
+            "--kaniko-dir",
+            &path(&kaniko),
+            "--no-push",
+            "--destination",
+            &dest,
+            "--tar-path",
+            &path(&tar),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_of("docker", &["load", "-i", &path(&tar)]);
+    let got = stdout_of(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            &dest,
+            "sh",
+            "-c",
+            "cat /uid /made; stat -c '%u:%g %n' /uid /a",
+        ],
+    );
+    run("docker", &["rmi", &dest]);
+    assert_eq!(got, "0\nmade\n0:0 /uid\n0:0 /a\n");
 }

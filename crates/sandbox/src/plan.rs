@@ -40,7 +40,7 @@ pub(crate) fn prepare(
         path: spec.rootfs.clone(),
         source,
     })?;
-    let user = user::resolve_in_rootfs(&rootfs, &spec.user)?;
+    let mut user = user::resolve_in_rootfs(&rootfs, &spec.user)?;
     let mut env = spec.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
@@ -54,7 +54,16 @@ pub(crate) fn prepare(
             )));
         }
     }
-    let set_groups = idmap.as_ref().is_none_or(IdMapping::allows_setgroups);
+    // A namespace whose maps were written from inside denies setgroups(2): the rootless
+    // sandbox's own, or the one a build started without subordinate ids runs in.
+    let set_groups = idmap.as_ref().is_none_or(IdMapping::allows_setgroups)
+        && !crate::rootless::setgroups_denied();
+    if crate::rootless::setgroups_denied() {
+        // Nothing in the namespace kiln itself runs in can set supplementary groups (a build
+        // started without subordinate ids): RUN goes without them, as a rootless container
+        // without subordinate ids does.
+        user.additional_gids.clear();
+    }
     // In place, RUN keeps what the dedicated container grants, as in Kaniko.
     let limit_capabilities = isolation != Isolation::None;
     let command = Command {

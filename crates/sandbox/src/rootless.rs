@@ -31,6 +31,12 @@ pub fn in_user_namespace() -> bool {
     std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|map| !is_identity_map(&map))
 }
 
+/// Whether `setgroups(2)` is denied in this process's user namespace (its maps were written
+/// from inside, without subordinate ids): supplementary groups cannot be set there.
+pub fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 fn is_identity_map(map: &str) -> bool {
     let fields: Vec<&str> = map.split_whitespace().collect();
     fields == ["0", "0", "4294967295"]
