@@ -193,6 +193,8 @@ pub fn copy(
     }
     let layer = if link {
         link::apply(&link_tree, &changes, rootfs, ctx, stage, file_step.step)?
+    } else if !rootfs.layers {
+        None
     } else {
         refresh(rootfs, &changes, stage, file_step.step)?;
         if changes.is_empty() {

@@ -7,7 +7,9 @@
 //! metadata instructions through [`crate::exec::apply`], WORKDIR's directory and RUN in the
 //! stage rootfs with a layer when something changed (`step`), COPY and ADD from the build
 //! context with a layer of what they wrote (`files`). The rootfs is extracted only
-//! when a stage has a step that needs the filesystem. The isolation is resolved before the
+//! when a stage has a step that needs the filesystem. A stage whose layers nothing reads
+//! ([`Plan::layers_unused`]: not the target, no stage's base) writes no layers and takes no
+//! snapshots: later stages read its rootfs directory. The isolation is resolved before the
 //! first stage when the build has a RUN: with `none` a stage's rootfs is `/` itself, cleared
 //! and extracted with the in-place ignore list ([`inplace`]); a later `COPY --from` such a
 //! stage extracts its layers into the work area. The target stage's config is finished
@@ -126,6 +128,9 @@ struct DoneStage {
     image: StageImage,
     /// Its filesystem, when a step needed it (a later `COPY --from` reads it).
     rootfs: Option<PathBuf>,
+    /// Whether its steps wrote no layers (the plan's [`Plan::layers_unused`]): its
+    /// filesystem is then only in `rootfs`.
+    layerless: bool,
 }
 
 /// Runs the build of `file` (whose text is `source`, for step headers) and returns the
@@ -149,6 +154,7 @@ pub fn build(
         runtime,
         uploads: uploads.clone(),
         in_target: output::stages_in_target(&plan),
+        layers_unused: plan.layers_unused(),
         plan: &plan,
         sandbox: Sandbox::current_exe(),
         isolation: None,
@@ -191,6 +197,8 @@ struct Executor<'a> {
     uploads: Option<Uploads>,
     /// The stages whose layers end up in the target image.
     in_target: std::collections::BTreeSet<usize>,
+    /// The stages whose layers nothing reads, which write none when their rootfs is kept.
+    layers_unused: std::collections::BTreeSet<usize>,
     plan: &'a Plan,
     sandbox: Sandbox,
     /// The isolation `auto` resolved to, chosen before the first stage when any RUN.
@@ -281,7 +289,8 @@ impl Executor<'_> {
             self.isolation(run.span, &stage_ref)?;
         }
         let mut rootfs = if needs_fs {
-            Some(self.open_rootfs(&stage_ref, &image, &stage_dir)?)
+            let layers = !self.layers_unused.contains(&index);
+            Some(self.open_rootfs(&stage_ref, &image, &stage_dir, layers)?)
         } else {
             None
         };
@@ -323,6 +332,7 @@ impl Executor<'_> {
             state,
             image,
             // A stage built in / is gone once the next one clears it: its layers remain.
+            layerless: rootfs.as_ref().is_some_and(|r| !r.layers),
             rootfs: rootfs.map(|r| r.path).filter(|p| p != Path::new("/")),
         })
     }
@@ -370,6 +380,7 @@ impl Executor<'_> {
         stage: &crate::StageRef,
         image: &StageImage,
         stage_dir: &Path,
+        write_layers: bool,
     ) -> Result<step::Rootfs, Error> {
         let in_place = self.isolation == Some(Isolation::None);
         let path = if in_place {
@@ -419,17 +430,24 @@ impl Executor<'_> {
             Some(list) => list.to_snapshot_ignore(),
             None => snapshot::ignore_paths(self.options.ignore_paths.clone()),
         };
-        let snapshot = snapshot::walk(&path, &ignore).map_err(|source| Error::Snapshot {
-            stage: stage.clone(),
-            step: 0,
-            source: Box::new(source),
-        })?;
+        // In place, `/` is cleared by the next stage: the layers must be written.
+        let write_layers = write_layers || in_place;
+        let snapshot = if write_layers {
+            snapshot::walk(&path, &ignore).map_err(|source| Error::Snapshot {
+                stage: stage.clone(),
+                step: 0,
+                source: Box::new(source),
+            })?
+        } else {
+            snapshot::Snapshot::empty(&path)
+        };
         Ok(step::Rootfs {
             path,
             root,
             snapshot,
             ignore,
             placeholders,
+            layers: write_layers,
         })
     }
 
@@ -752,6 +770,7 @@ mod tests {
                 }],
             },
             rootfs: None,
+            layerless: false,
         }
     }
 

@@ -37,6 +37,10 @@ pub struct Rootfs {
     pub ignore: Ignore,
     /// What extraction without the host's root could not create as the base layers say.
     pub placeholders: kiln_fs::extract::Placeholders,
+    /// Whether the stage's steps write layers. A stage whose layers nothing reads (only ever
+    /// a `COPY --from` or `RUN --mount from=` source, read from this directory) writes none
+    /// and keeps no snapshot: no diff of it is ever taken.
+    pub layers: bool,
 }
 
 /// The network a RUN gets, or an error for the flags kiln cannot honour: `--security=insecure`
@@ -190,6 +194,9 @@ pub fn snapshot_layer(
     step: usize,
     removed_mount_points: &[PathBuf],
 ) -> Result<Option<(LayerBlob, kiln_oci::DiffId)>, Error> {
+    if !rootfs.layers {
+        return Ok(None);
+    }
     let snap_error = |source| Error::Snapshot {
         stage: stage.clone(),
         step,
@@ -346,6 +353,7 @@ mod tests {
             snapshot: snapshot::walk(dir.path(), &ignore).expect("walk"),
             ignore,
             placeholders: Default::default(),
+            layers: true,
         };
         let process = RunProcess {
             argv: vec!["true".into()],

@@ -282,6 +282,29 @@ impl Plan {
     pub fn builds(&self, index: usize) -> bool {
         self.stage(index).is_some()
     }
+
+    /// The stages whose layers nothing reads: not the target and no stage's base, so their
+    /// image never leaves the build and no config inherits their history. Only their
+    /// filesystem counts, for `COPY --from` and `RUN --mount from=`.
+    pub fn layers_unused(&self) -> BTreeSet<usize> {
+        self.stages
+            .iter()
+            .map(|s| s.index)
+            .filter(|&index| {
+                index != self.target
+                    && !self
+                        .stages
+                        .iter()
+                        .any(|s| matches!(s.base, Base::Stage(b) if b == index))
+            })
+            .collect()
+    }
+
+    /// The position in build order of the last stage that reads stage `index` (`COPY
+    /// --from`, `RUN --mount from=`, `FROM`), as the plan knows it.
+    pub fn last_reader(&self, index: usize) -> Option<usize> {
+        self.stages.iter().rposition(|s| s.stages.contains(&index))
+    }
 }
 
 fn stage_ref(stage: &Stage) -> StageRef {

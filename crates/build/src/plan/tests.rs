@@ -165,3 +165,16 @@ fn a_parents_onbuild_copy_from_is_a_dependency_of_the_child() {
     assert_eq!(p.stages[2].stages, [0, 1]);
     assert!(p.stages[1].stages.is_empty());
 }
+
+#[test]
+fn layers_unused_are_stages_no_target_is_built_from() {
+    let p = plan(MULTI, &options(None, false, &[])).unwrap();
+    // 0 is the base of 1, 1 of 4 (the target); 2 is read by nothing, 3 only by COPY --from.
+    assert_eq!(p.layers_unused(), BTreeSet::from([2, 3]));
+    assert_eq!(p.last_reader(0), Some(1));
+    assert_eq!(p.last_reader(3), Some(4));
+    assert_eq!(p.last_reader(2), None);
+    // Built up to `tools`: `build` is the base of nothing built.
+    let p = plan(MULTI, &options(Some("tools"), false, &[])).unwrap();
+    assert_eq!(p.layers_unused(), BTreeSet::from([1, 2]));
+}

@@ -68,6 +68,11 @@ impl Executor<'_> {
         if let Some(path) = &done.rootfs {
             return Ok(path.clone());
         }
+        if done.layerless {
+            return Err(Error::Invariant {
+                what: format!("stage {index}'s filesystem is gone and it wrote no layers"),
+            });
+        }
         let path = self
             .options
             .work_dir

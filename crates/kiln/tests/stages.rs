@@ -1,0 +1,95 @@
+//! `kiln build` of multi-stage Dockerfiles: a stage only ever read by `COPY --from` writes no
+//! layers, yet the image is the one a build writing them gives (same digest with
+//! `--reproducible`), and the copy sees the stage's files as its last step left them. Needs
+//! the test registry's busybox and Docker: run with `--include-ignored` after
+//! `scripts/testenv up`.
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use kiln_testsupport::env;
+
+const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+
+/// Builds `dockerfile` with `--reproducible`, writing the image to `tar` as `name`; returns
+/// the image digest and the log.
+fn build(dir: &Path, dockerfile: &str, name: &str, tar: &Path) -> (String, String) {
+    std::fs::write(dir.join("Dockerfile"), dockerfile).expect("Dockerfile written");
+    let digest_file = dir.join("digest");
+    let out: Output = Command::new(KILN)
+        .env_clear()
+        .args([
+            "build",
+            "--log-format=text",
+            "--verbosity=debug",
+            "--context",
+        ])
+        .arg(dir)
+        .arg("--dockerfile")
+        .arg(dir.join("Dockerfile"))
+        .arg("--kaniko-dir")
+        .arg(dir.join("kaniko"))
+        .args(["--no-push", "--reproducible", "--destination", name])
+        .arg("--tar-path")
+        .arg(tar)
+        .arg("--digest-file")
+        .arg(&digest_file)
+        .output()
+        .expect("kiln runs");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("{log}");
+    assert!(out.status.success(), "{log}");
+    let digest = std::fs::read_to_string(&digest_file).expect("digest file");
+    (digest.trim().to_owned(), log)
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_stage_only_copied_from_writes_no_layers_and_gives_the_same_image() {
+    let env = env();
+    let src = format!(
+        "FROM {reg}/busybox:latest AS src\n\
+         RUN mkdir /out && echo a > /out/a && echo b > /out/b\n\
+         WORKDIR /work\n\
+         RUN rm /out/b && echo c > /out/c\n",
+        reg = env.registry
+    );
+    let target = format!(
+        "FROM {reg}/busybox:latest\n\
+         COPY --from=src /out /out\n\
+         RUN --mount=type=bind,from=src,source=/out,target=/m cat /m/a /m/c > /seen\n",
+        reg = env.registry
+    );
+    // `src` read only by COPY --from and RUN --mount: no layer of it is needed.
+    let only_copied = format!("{src}{target}");
+    // `child` is built FROM `src`, so `src` writes its layers as before.
+    let inherited = format!("{src}FROM src AS child\n{target}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = format!("{}/kiln-stages-{}:test", env.registry, std::process::id());
+    let tar = dir.path().join("image.tar");
+    let (with_layers, log) = build(dir.path(), &inherited, &name, &tar);
+    assert_eq!(log.matches("wrote layer").count(), 5, "{log}");
+    let (without, log) = build(dir.path(), &only_copied, &name, &tar);
+    assert_eq!(log.matches("wrote layer").count(), 2, "{log}");
+    assert_eq!(without, with_layers);
+
+    let loaded = docker(&["load", "-i", tar.to_str().expect("utf-8 path")]);
+    assert!(loaded.contains(&name), "{loaded}");
+    let seen = docker(&["run", "--rm", &name, "sh", "-c", "ls /out; cat /seen"]);
+    docker(&["rmi", &name]);
+    assert_eq!(seen, "a\nc\na\nc\n");
+}
