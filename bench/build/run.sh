@@ -139,8 +139,8 @@ timed() {
 build() {
     local builder=$1 workload=$2 run=$3
     local dir=$ctx/$workload image=$registry/$repo_prefix/$workload-$builder-$run
-    local log=$data/log/$workload-$builder-$run
-    mkdir -p "$data/log"
+    local log=$data/log/$stamp/$workload-$builder-$run
+    mkdir -p "$data/log/$stamp"
     case $builder in
     kiln)
         local flags=(--destination "$image")
@@ -214,8 +214,8 @@ for ((run = 1; run <= runs; run++)); do
                 printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$builder" "$run" "$wall" "$rss" "$load" >>"$results"
                 echo "$workload $builder run=$run wall_s=$wall peak_rss_mib=$rss load=$load"
             else
-                echo "$workload $builder run=$run FAILED, see $data/log/$workload-$builder-$run" >&2
-                tail -n 5 "$data/log/$workload-$builder-$run" >&2 || true
+                echo "$workload $builder run=$run FAILED, see $data/log/$stamp/$workload-$builder-$run" >&2
+                tail -n 5 "$data/log/$stamp/$workload-$builder-$run" >&2 || true
             fi
         done
     done
