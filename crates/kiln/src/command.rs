@@ -91,10 +91,12 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
     options.events = events.clone();
     let started = std::time::Instant::now();
     let built = executor::build(&file, &source, &options, &registry, &runtime);
+    let removals = built.as_ref().map(|image| image.removals.clone()).ok();
     let result = built.map_err(anyhow::Error::from).and_then(|image| {
         write_outputs(&settings, &image, &registry, &runtime, &events)?;
         Ok(image)
     });
+    removals.iter().for_each(executor::Removals::wait);
     if let Err(e) = std::fs::remove_dir_all(&work_dir) {
         tracing::warn!(
             "cannot remove the work directory {}: {e}",

@@ -93,3 +93,42 @@ fn a_stage_only_copied_from_writes_no_layers_and_gives_the_same_image() {
     docker(&["rmi", &name]);
     assert_eq!(seen, "a\nc\na\nc\n");
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_stage_rootfs_is_removed_once_no_later_stage_reads_it() {
+    let env = env();
+    let dockerfile = format!(
+        "FROM {reg}/busybox:latest AS first\n\
+         RUN echo one > /one\n\
+         FROM {reg}/busybox:latest AS second\n\
+         COPY --from=first /one /one\n\
+         RUN echo two >> /one\n\
+         FROM {reg}/busybox:latest\n\
+         COPY --from=second /one /one\n",
+        reg = env.registry
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = format!(
+        "{}/kiln-stages-removed-{}:test",
+        env.registry,
+        std::process::id()
+    );
+    let tar = dir.path().join("image.tar");
+    let (_, log) = build(dir.path(), &dockerfile, &name, &tar);
+    let removed = log
+        .find("stage0/rootfs)")
+        .unwrap_or_else(|| panic!("stage 0's rootfs not removed: {log}"));
+    let third = log.find("[stage 3/3] step 1/1").expect("third stage");
+    assert!(
+        removed < third,
+        "stage 0 removed after the last stage: {log}"
+    );
+    let builds = dir.path().join("kaniko").join("builds");
+    let left = std::fs::read_dir(&builds).map_or(0, Iterator::count);
+    assert_eq!(left, 0, "work area left in {}", builds.display());
+    docker(&["load", "-i", tar.to_str().expect("utf-8 path")]);
+    let seen = docker(&["run", "--rm", &name, "cat", "/one"]);
+    docker(&["rmi", &name]);
+    assert_eq!(seen, "one\ntwo\n");
+}

@@ -9,7 +9,9 @@
 //! context with a layer of what they wrote (`files`). The rootfs is extracted only
 //! when a stage has a step that needs the filesystem. A stage whose layers nothing reads
 //! ([`Plan::layers_unused`]: not the target, no stage's base) writes no layers and takes no
-//! snapshots: later stages read its rootfs directory. The isolation is resolved before the
+//! snapshots: later stages read its rootfs directory. Once no later stage reads a finished
+//! stage, its rootfs is removed in the background ([`removal`]); the caller waits for that
+//! ([`BuiltImage::removals`]) before removing the work area. The isolation is resolved before the
 //! first stage when the build has a RUN: with `none` a stage's rootfs is `/` itself, cleared
 //! and extracted with the in-place ignore list ([`inplace`]); a later `COPY --from` such a
 //! stage extracts its layers into the work area. The target stage's config is finished
@@ -27,6 +29,7 @@ mod error;
 mod files;
 mod inplace;
 pub mod output;
+mod removal;
 mod run_mount;
 mod step;
 
@@ -46,6 +49,7 @@ pub use error::Error;
 pub use files::ContextDir;
 pub use inplace::InPlace;
 pub use output::Uploads;
+pub use removal::Removals;
 pub use run_mount::{RunMountOptions, Secret, SecretSource};
 
 use crate::events::{Event, Events};
@@ -97,6 +101,9 @@ pub struct BuiltImage {
     pub timings: Vec<(String, std::time::Duration)>,
     /// The layer uploads started during the build, when it pushes.
     pub uploads: Option<Uploads>,
+    /// Removals of stage filesystems that may still run: wait for them before removing
+    /// the work area.
+    pub removals: Removals,
 }
 
 impl BuiltImage {
@@ -163,7 +170,9 @@ pub fn build(
         context_source: None,
         copy_images: files::CopyImages::new(),
         timings: Vec::new(),
+        removals: Removals::default(),
     };
+    let removals = executor.removals.clone();
     // Where a stage's rootfs lives depends on the mode: decided before the first one opens.
     if let Some((span, stage)) = first_run(file, &plan) {
         executor.isolation(span, &stage)?;
@@ -172,8 +181,12 @@ pub fn build(
     for (position, planned) in plan.stages.iter().enumerate() {
         let done = executor
             .build_stage(position, total, planned.index)
-            .inspect_err(|_| uploads.iter().for_each(Uploads::abort))?;
+            .inspect_err(|_| {
+                uploads.iter().for_each(Uploads::abort);
+                removals.wait();
+            })?;
         executor.done.insert(planned.index, done);
+        executor.remove_unread(position);
     }
     let target = executor
         .done
@@ -184,6 +197,7 @@ pub fn build(
     let mut image = assemble(target, options);
     image.timings = executor.timings;
     image.uploads = uploads;
+    image.removals = removals;
     Ok(image)
 }
 
@@ -211,9 +225,28 @@ struct Executor<'a> {
     /// Images `COPY --from` extracted, by reference and platform.
     copy_images: files::CopyImages,
     timings: Vec<(String, std::time::Duration)>,
+    /// Stage filesystems being removed.
+    removals: Removals,
 }
 
 impl Executor<'_> {
+    /// Starts removing the rootfs of the finished stages no stage after `position` reads.
+    fn remove_unread(&mut self, position: usize) {
+        let trash = self.options.work_dir.join("trash");
+        for (&index, done) in &mut self.done {
+            if self
+                .plan
+                .last_reader(index)
+                .is_some_and(|last| last > position)
+            {
+                continue;
+            }
+            if let Some(rootfs) = done.rootfs.take() {
+                self.removals.start(&rootfs, &trash);
+            }
+        }
+    }
+
     fn build_stage(
         &mut self,
         position: usize,
@@ -714,6 +747,7 @@ fn assemble(target: DoneStage, options: &BuildOptions) -> BuiltImage {
         new_layers,
         timings: Vec::new(),
         uploads: None,
+        removals: Removals::default(),
     }
 }
 

@@ -70,7 +70,10 @@ impl Executor<'_> {
         }
         if done.layerless {
             return Err(Error::Invariant {
-                what: format!("stage {index}'s filesystem is gone and it wrote no layers"),
+                what: format!(
+                    "stage {index} is read after the last reader the plan knows (an ONBUILD \
+                     trigger of a base image?), and its rootfs is removed and it wrote no layers"
+                ),
             });
         }
         let path = self
