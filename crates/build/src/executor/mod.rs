@@ -10,7 +10,7 @@
 //! when a stage has a step that needs the filesystem. A stage whose layers nothing reads
 //! ([`Plan::layers_unused`]: not the target, no stage's base) writes no layers and takes no
 //! snapshots: later stages read its rootfs directory. Once no later stage reads a finished
-//! stage, its rootfs is removed in the background ([`removal`]); the caller waits for that
+//! stage, its rootfs is removed in the background ([`Removals`]); the caller waits for that
 //! ([`BuiltImage::removals`]) before removing the work area. The isolation is resolved before the
 //! first stage when the build has a RUN: with `none` a stage's rootfs is `/` itself, cleared
 //! and extracted with the in-place ignore list ([`inplace`]); a later `COPY --from` such a
