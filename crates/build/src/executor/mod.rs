@@ -322,7 +322,9 @@ impl Executor<'_> {
             self.isolation(run.span, &stage_ref)?;
         }
         let mut rootfs = if needs_fs {
-            let layers = !self.layers_unused.contains(&index);
+            // In place, / is cleared for the next stage: only layers keep what a stage made.
+            let in_place = self.isolation == Some(Isolation::None);
+            let layers = in_place || !self.layers_unused.contains(&index);
             Some(self.open_rootfs(&stage_ref, &image, &stage_dir, layers)?)
         } else {
             None
