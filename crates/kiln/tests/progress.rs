@@ -281,9 +281,10 @@ fn only_layers_of_the_target_image_are_uploaded() {
         of_stage("stage base"),
         of_stage("stage 2"),
     );
+    // The tools stage is only copied from: its rootfs is read, no layer of it is written.
     assert_eq!(
         (tools.len(), base.len(), target.len()),
-        (1, 1, 1),
+        (0, 1, 1),
         "{written:?}"
     );
     let uploaded: Vec<String> = log
@@ -292,10 +293,6 @@ fn only_layers_of_the_target_image_are_uploaded() {
         .iter()
         .filter_map(|r| uploaded_digest(r, &repo))
         .collect();
-    assert!(
-        !uploaded.contains(&tools[0]),
-        "the tools stage's layer was pushed"
-    );
     assert!(
         uploaded.contains(&base[0]) && uploaded.contains(&target[0]),
         "{uploaded:?}"
