@@ -67,10 +67,14 @@ fn stdout_of(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `docker run --rm image sh -c script`, its stdout.
+/// `docker run --rm image sh -c script`, its stdout; the pulled image is removed again.
 fn run_in(image: &str, script: &str) -> String {
     stdout_of("docker", &["pull", "-q", image]);
-    stdout_of("docker", &["run", "--rm", image, "sh", "-c", script])
+    let out = stdout_of("docker", &["run", "--rm", image, "sh", "-c", script]);
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", image])
+        .output();
+    out
 }
 
 /// The pushed image copied to a `dir:` layout: (the directory, the layer blobs in order).
