@@ -63,10 +63,6 @@ impl Placeholders {
         Self { by_path, owner }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_path.is_empty()
-    }
-
     /// What `rel` really is, if it was recorded.
     pub fn get(&self, rel: &Path) -> Option<&Unrepresentable> {
         self.by_path.get(rel)

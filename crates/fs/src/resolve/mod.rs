@@ -319,13 +319,12 @@ pub fn clean(path: &Path) -> Vec<&OsStr> {
     comps
 }
 
-/// The absolute in-root path of `comps`, for messages.
-/// The path the kernel gives an open fd (`/proc/self/fd/N`).
+/// The path the kernel gives an open fd.
 fn fd_target(fd: BorrowedFd<'_>) -> io::Result<PathBuf> {
-    use std::os::fd::AsRawFd;
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    std::fs::read_link(node::proc_fd_path(&fd))
 }
 
+/// The absolute in-root path of `comps`, for messages.
 fn display_path(comps: &[&OsStr]) -> PathBuf {
     let mut bytes = Vec::new();
     for comp in comps {

@@ -181,7 +181,7 @@ impl<'p> Node<'p> {
 }
 
 /// `/proc/self/fd/N` for `fd`: a magic link to exactly the inode `fd` holds.
-fn proc_fd_path(fd: &impl AsFd) -> PathBuf {
+pub(super) fn proc_fd_path(fd: &impl AsFd) -> PathBuf {
     let mut path = PathBuf::from("/proc/self/fd");
     path.push(fd.as_fd().as_raw_fd().to_string());
     path
