@@ -56,9 +56,9 @@ pub(crate) fn prepare(
     }
     // A namespace whose maps were written from inside denies setgroups(2): the rootless
     // sandbox's own, or the one a build started without subordinate ids runs in.
-    let set_groups = idmap.as_ref().is_none_or(IdMapping::allows_setgroups)
-        && !crate::rootless::setgroups_denied();
-    if crate::rootless::setgroups_denied() {
+    let groups_denied = crate::rootless::setgroups_denied();
+    let set_groups = idmap.as_ref().is_none_or(IdMapping::allows_setgroups) && !groups_denied;
+    if groups_denied {
         // Nothing in the namespace kiln itself runs in can set supplementary groups (a build
         // started without subordinate ids): RUN goes without them, as a rootless container
         // without subordinate ids does.
@@ -133,6 +133,7 @@ fn steps(
     idmap: Option<&IdMapping>,
     stubs: &mut MountStubs,
 ) -> Result<Vec<Step>> {
+    let in_userns = in_user_namespace(isolation);
     let mut steps = vec![
         Step::MakePrivate,
         Step::BindRoot {
@@ -155,7 +156,7 @@ fn steps(
     steps.push(Step::Bind {
         source: PathBuf::from("/sys"),
         target: stubs.ensure(Path::new("/sys"), Kind::Dir)?,
-        recursive: in_user_namespace(isolation),
+        recursive: in_userns,
         read_only: true,
     });
     // /proc and /sys are mounted only inside, so these targets are checked when applied.
@@ -223,7 +224,7 @@ fn steps(
                 lower: lower.clone(),
                 target: dev_target(target, Kind::Dir, &mut steps, stubs)?,
                 staging: dev.join(format!(".kiln-rw-{n}")),
-                user_xattr: in_user_namespace(isolation),
+                user_xattr: in_userns,
             },
             Mount::File {
                 target,

@@ -11,6 +11,7 @@
 //! Does not own: choosing the maps ([`crate::idmap`]) or the order of `user_namespaces(7)`
 //! (`userns`); RUN's own sandbox.
 
+use std::io::Read;
 use std::os::fd::AsFd;
 
 use crate::error::{Error, Result};
@@ -52,7 +53,9 @@ pub fn enter() -> Result<IdMapping> {
         .map_err(|e| Error::Channel(e.into()))?;
     let entered = userns::enter_user_namespace(&LinuxSyscall, &mapping, status_w.as_fd());
     drop(status_w);
-    let reported = read_all(&status_r);
+    let mut reported = Vec::new();
+    // A failed read leaves the helper's message out; the error below still says what failed.
+    let _ = std::fs::File::from(status_r).read_to_end(&mut reported);
     match entered {
         Ok(()) => Ok(mapping),
         Err(e) => {
@@ -80,17 +83,6 @@ pub fn enter() -> Result<IdMapping> {
                     source: e.source,
                 },
             })
-        }
-    }
-}
-
-fn read_all(fd: &impl AsFd) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match rustix::io::read(fd.as_fd(), &mut buf) {
-            Ok(0) | Err(_) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
         }
     }
 }
