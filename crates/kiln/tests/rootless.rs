@@ -34,13 +34,8 @@ fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// Runs kiln as `nobody` with the subordinate ids 100000-165535, in a mount namespace of its
-/// own so the ranges never reach the host's files.
-fn kiln_as_nobody(args: &[&str]) -> Output {
-    kiln_as_nobody_with(&format!("{NOBODY}:100000:65536\n"), args)
-}
-
-/// Runs kiln as `nobody` with `ranges` as its `/etc/subuid` and `/etc/subgid`.
+/// Runs kiln as `nobody` with `ranges_file` as its `/etc/subuid` and `/etc/subgid`, in a mount
+/// namespace of its own so the ranges never reach the host's files.
 fn kiln_as_nobody_with(ranges_file: &str, args: &[&str]) -> Output {
     for tool in ["/usr/bin/newuidmap", "/usr/bin/newgidmap"] {
         assert!(
@@ -80,55 +75,100 @@ fn kiln_as_nobody_with(ranges_file: &str, args: &[&str]) -> Output {
     out
 }
 
+/// A build context for `nobody`: the Dockerfile and context files readable by it, and the
+/// kaniko and output directories its own.
+struct Context {
+    dir: tempfile::TempDir,
+}
+
+impl Context {
+    fn new(dockerfile: &str, files: &[&str]) -> Context {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        chmod(root, 0o755);
+        std::fs::write(root.join("Dockerfile"), dockerfile).expect("Dockerfile");
+        for name in files {
+            std::fs::write(root.join(name), name).expect("context file");
+            chmod(&root.join(name), 0o644);
+        }
+        for d in ["kaniko", "out"] {
+            std::fs::create_dir(root.join(d)).expect("mkdir");
+            std::os::unix::fs::chown(root.join(d), Some(NOBODY), Some(NOBODY)).expect("chown");
+        }
+        Context { dir }
+    }
+
+    fn path(&self, rel: &str) -> String {
+        let path = self.dir.path().join(rel);
+        path.to_str().expect("utf-8 path").to_owned()
+    }
+
+    /// Builds as `nobody` with `ranges` as its subordinate ids into `out/image.tar`, tagged
+    /// `dest`, and returns kiln's output.
+    fn build_as_nobody(&self, ranges: &str, dest: &str) -> Output {
+        kiln_as_nobody_with(
+            ranges,
+            &[
+                "build",
+                "--log-format=text",
+                "--context",
+                &self.path(""),
+                "--dockerfile",
+                &self.path("Dockerfile"),
+                "--kaniko-dir",
+                &self.path("kaniko"),
+                "--no-push",
+                "--destination",
+                dest,
+                "--tar-path",
+                &self.path("out/image.tar"),
+            ],
+        )
+    }
+
+    /// Loads the built image into Docker, runs `argv` in it, removes it, and returns stdout.
+    fn run_built(&self, dest: &str, argv: &[&str]) -> String {
+        stdout_of("docker", &["load", "-i", &self.path("out/image.tar")]);
+        let mut args = vec!["run", "--rm", dest];
+        args.extend(argv);
+        let got = stdout_of("docker", &args);
+        run("docker", &["rmi", dest]);
+        got
+    }
+}
+
+/// A repository name unique to this test run.
+fn destination(name: &str) -> String {
+    format!(
+        "{}/kiln-rootless-{name}-{}:test",
+        env().registry,
+        std::process::id()
+    )
+}
+
+fn subordinate_ids() -> String {
+    format!("{NOBODY}:100000:65536\n")
+}
+
 #[test]
 #[ignore = "needs the test environment"]
 fn an_unprivileged_build_keeps_the_owners_of_the_base_and_of_chown() {
     let env = env();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
-    chmod(root, 0o755);
     let base = format!("{}/debian:bookworm", env.registry);
     // /var/mail belongs to the group mail in Debian: a RUN that writes into it puts it in the
     // layer, where it must keep that group.
     let mail = "/var/mail";
-    std::fs::write(
-        root.join("Dockerfile"),
-        format!(
+    let context = Context::new(
+        &format!(
             "FROM {base}\n\
              RUN touch {mail}/by-run && mkdir /data && chown 1000:1001 /data && id -u > /data/uid\n\
              COPY --chown=123:456 a /a\n\
              COPY b /b\n"
         ),
-    )
-    .expect("Dockerfile");
-    for name in ["a", "b"] {
-        std::fs::write(root.join(name), name).expect("context file");
-        chmod(&root.join(name), 0o644);
-    }
-    let kaniko = root.join("kaniko");
-    let out_dir = root.join("out");
-    for d in [&kaniko, &out_dir] {
-        std::fs::create_dir(d).expect("mkdir");
-        std::os::unix::fs::chown(d, Some(NOBODY), Some(NOBODY)).expect("chown");
-    }
-    let dest = format!("{}/kiln-rootless-{}:test", env.registry, std::process::id());
-    let tar = out_dir.join("image.tar");
-    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
-    let out = kiln_as_nobody(&[
-        "build",
-        "--log-format=text",
-        "--context",
-        &path(root),
-        "--dockerfile",
-        &path(&root.join("Dockerfile")),
-        "--kaniko-dir",
-        &path(&kaniko),
-        "--no-push",
-        "--destination",
-        &dest,
-        "--tar-path",
-        &path(&tar),
-    ]);
+        &["a", "b"],
+    );
+    let dest = destination("owners");
+    let out = context.build_as_nobody(&subordinate_ids(), &dest);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("user namespace"), "{log}");
@@ -139,9 +179,7 @@ fn an_unprivileged_build_keeps_the_owners_of_the_base_and_of_chown() {
         "docker",
         &["run", "--rm", &base, "stat", "-c", "%u:%g", mail],
     );
-    stdout_of("docker", &["load", "-i", &path(&tar)]);
-    let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", &stat]);
-    run("docker", &["rmi", &dest]);
+    let got = context.run_built(&dest, &["sh", "-c", &stat]);
     assert_ne!(base_owner.trim(), "0:0", "the base image changed: {mail}");
     assert_eq!(
         got,
@@ -167,12 +205,7 @@ fn a_device_of_the_base_that_a_step_changes_stays_a_device_without_root() {
         ),
     )
     .expect("Dockerfile");
-    let base = format!(
-        "{}/kiln-rootless-base-{}:test",
-        env.registry,
-        std::process::id()
-    );
-    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
+    let base = destination("base");
     let out = Command::new(KILN)
         .env_clear()
         .args(["build", "--log-format=text", "--context"])
@@ -190,128 +223,41 @@ fn a_device_of_the_base_that_a_step_changes_stays_a_device_without_root() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
-    chmod(root, 0o755);
-    std::fs::write(
-        root.join("Dockerfile"),
-        format!("FROM {base}\nRUN chmod 640 /dev-null && ls -l /dev-null\n"),
-    )
-    .expect("Dockerfile");
-    let kaniko = root.join("kaniko");
-    let out_dir = root.join("out");
-    for d in [&kaniko, &out_dir] {
-        std::fs::create_dir(d).expect("mkdir");
-        std::os::unix::fs::chown(d, Some(NOBODY), Some(NOBODY)).expect("chown");
-    }
-    let dest = format!(
-        "{}/kiln-rootless-dev-{}:test",
-        env.registry,
-        std::process::id()
+    let context = Context::new(
+        &format!("FROM {base}\nRUN chmod 640 /dev-null && ls -l /dev-null\n"),
+        &[],
     );
-    let tar = out_dir.join("image.tar");
-    let out = kiln_as_nobody(&[
-        "build",
-        "--log-format=text",
-        "--context",
-        &path(root),
-        "--dockerfile",
-        &path(&root.join("Dockerfile")),
-        "--kaniko-dir",
-        &path(&kaniko),
-        "--no-push",
-        "--destination",
-        &dest,
-        "--tar-path",
-        &path(&tar),
-    ]);
+    let dest = destination("dev");
+    let out = context.build_as_nobody(&subordinate_ids(), &dest);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout_of("docker", &["load", "-i", &path(&tar)]);
-    let got = stdout_of(
-        "docker",
-        &[
-            "run",
-            "--rm",
-            &dest,
-            "stat",
-            "-c",
-            "%F %a %t,%T",
-            "/dev-null",
-        ],
-    );
-    run("docker", &["rmi", &dest]);
+    let got = context.run_built(&dest, &["stat", "-c", "%F %a %t,%T", "/dev-null"]);
     assert_eq!(got, "character special file 640 1,3\n");
 }
 
 #[test]
 #[ignore = "needs the test environment"]
 fn without_subordinate_ids_a_build_runs_as_root_of_a_one_id_namespace() {
-    let env = env();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path();
-    chmod(root, 0o755);
-    std::fs::write(
-        root.join("Dockerfile"),
-        format!(
+    let context = Context::new(
+        &format!(
             "FROM {}/busybox:latest\nRUN id -u > /uid && echo made > /made\nCOPY a /a\n",
-            env.registry
+            env().registry
         ),
-    )
-    .expect("Dockerfile");
-    std::fs::write(root.join("a"), "a").expect("context file");
-    chmod(&root.join("a"), 0o644);
-    let kaniko = root.join("kaniko");
-    let out_dir = root.join("out");
-    for d in [&kaniko, &out_dir] {
-        std::fs::create_dir(d).expect("mkdir");
-        std::os::unix::fs::chown(d, Some(NOBODY), Some(NOBODY)).expect("chown");
-    }
-    let dest = format!(
-        "{}/kiln-rootless-one-{}:test",
-        env.registry,
-        std::process::id()
+        &["a"],
     );
-    let tar = out_dir.join("image.tar");
-    let path = |p: &Path| p.to_str().expect("utf-8 path").to_owned();
-    let out = kiln_as_nobody_with(
-        "",
-        &[
-            "build",
-            "--log-format=text",
-            "--context",
-            &path(root),
-            "--dockerfile",
-            &path(&root.join("Dockerfile")),
-            "--kaniko-dir",
-            &path(&kaniko),
-            "--no-push",
-            "--destination",
-            &dest,
-            "--tar-path",
-            &path(&tar),
-        ],
-    );
+    let dest = destination("one");
+    let out = context.build_as_nobody("", &dest);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout_of("docker", &["load", "-i", &path(&tar)]);
-    let got = stdout_of(
-        "docker",
-        &[
-            "run",
-            "--rm",
-            &dest,
-            "sh",
-            "-c",
-            "cat /uid /made; stat -c '%u:%g %n' /uid /a",
-        ],
+    let got = context.run_built(
+        &dest,
+        &["sh", "-c", "cat /uid /made; stat -c '%u:%g %n' /uid /a"],
     );
-    run("docker", &["rmi", &dest]);
     assert_eq!(got, "0\nmade\n0:0 /uid\n0:0 /a\n");
 }
