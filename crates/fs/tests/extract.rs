@@ -322,6 +322,33 @@ fn layers_in_any_compression_apply_in_order() {
 }
 
 #[test]
+fn each_layer_is_reported_once_applied_and_before_the_next_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = Root::open(tmp.path()).expect("open root");
+    let layers = [
+        gzip(&Tar::with([file("one", "1")])),
+        Tar::with([file("two", "22")]),
+        b"BZh91AY&SY".to_vec(),
+    ];
+    let mut seen = Vec::new();
+    let err = extract::extract_layers_with(
+        &root,
+        layers.iter().map(|l| &l[..]),
+        &Options::default(),
+        |index, report| {
+            let present = ["one", "two"].map(|f| tmp.path().join(f).exists());
+            seen.push((index, report.bytes, present));
+        },
+    )
+    .expect_err("the third layer is bzip2");
+    assert!(matches!(
+        err,
+        Error::UnsupportedCompression { layer: 2, .. }
+    ));
+    assert_eq!(seen, [(0, 1, [true, false]), (1, 2, [true, true])]);
+}
+
+#[test]
 fn writes_through_layer_symlinks_stay_inside_the_rootfs() {
     let layer = Tar::with([
         symlink("lib", "usr/lib"),

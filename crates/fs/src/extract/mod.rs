@@ -22,7 +22,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 pub use compression::Compression;
-pub use pipeline::{extract_layer, extract_layers};
+pub use pipeline::{extract_layer, extract_layers, extract_layers_with};
 pub use reader::{Entry, EntryKind, for_each_entry};
 pub use rootless::{Placeholders, Recorded, Unrepresentable};
 

@@ -46,6 +46,22 @@ where
     I: IntoIterator<Item = R>,
     R: Read + Send,
 {
+    extract_layers_with(root, layers, options, |_, _| {})
+}
+
+/// [`extract_layers`], calling `applied` with the 0-based index and the report of each layer
+/// as soon as it is applied, before the next one is: a caller shows progress layer by layer.
+pub fn extract_layers_with<I, R, F>(
+    root: &Root,
+    layers: I,
+    options: &Options,
+    mut applied: F,
+) -> Result<Vec<Report>, Error>
+where
+    I: IntoIterator<Item = R>,
+    R: Read + Send,
+    F: FnMut(usize, &Report),
+{
     let mut layers = layers.into_iter().enumerate();
     thread::scope(|scope| {
         let spawn = |next: Option<(usize, R)>| {
@@ -84,7 +100,10 @@ where
                     });
                 }
                 (Err(e), None) => return Err(e),
-                (Ok(report), None) => reports.push(report),
+                (Ok(report), None) => {
+                    applied(index, &report);
+                    reports.push(report);
+                }
             }
         }
         Ok(reports)
