@@ -51,6 +51,16 @@ pub enum Event {
     },
     /// A stage's rootfs is being made from `layers` layers.
     ExtractStarted { stage: StageRef, layers: usize },
+    /// Layer `layer` (1-based) of the `layers` of `stage`'s rootfs is applied, `elapsed` after
+    /// the one before it (or the start); `size` is its blob's.
+    LayerExtracted {
+        stage: StageRef,
+        layer: usize,
+        layers: usize,
+        digest: Digest,
+        size: u64,
+        elapsed: Duration,
+    },
     /// The rootfs of `stage` is ready.
     ExtractFinished {
         stage: StageRef,

@@ -19,6 +19,7 @@ use kiln_registry::{RegistryClient, Repository};
 
 use super::error::Error;
 use crate::error::StageRef;
+use crate::events::{Event, Events};
 use crate::warm::BaseImageCache;
 
 /// One layer of an image being built: its descriptor and the blob on disk.
@@ -144,12 +145,14 @@ pub fn pull(
     })
 }
 
-/// Creates `rootfs` (empty) and extracts `layers` into it, in order. Returns it with what a
-/// build without the host's root could only create as a placeholder.
+/// Creates `rootfs` (empty) and extracts `layers` into it, in order, reporting each layer to
+/// `events` once applied. Returns it with what a build without the host's root could only
+/// create as a placeholder.
 pub fn materialize(
     stage: &StageRef,
     layers: &[LayerBlob],
     rootfs: &Path,
+    events: &Events,
 ) -> Result<(kiln_fs::resolve::Root, Placeholders), Error> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -159,7 +162,7 @@ pub fn materialize(
         std::fs::remove_dir_all(rootfs).map_err(io(rootfs))?;
     }
     std::fs::create_dir_all(rootfs).map_err(io(rootfs))?;
-    extract(stage, layers, rootfs, IgnoreList::new())
+    extract(stage, layers, rootfs, IgnoreList::new(), events)
 }
 
 /// Extracts `layers` into `/` itself, in order, skipping what `ignore` covers: an in-place
@@ -168,15 +171,19 @@ pub fn materialize_in_place(
     stage: &StageRef,
     layers: &[LayerBlob],
     ignore: &IgnoreList,
+    events: &Events,
 ) -> Result<(kiln_fs::resolve::Root, Placeholders), Error> {
-    extract(stage, layers, Path::new("/"), ignore.clone())
+    extract(stage, layers, Path::new("/"), ignore.clone(), events)
 }
 
+/// Extracts `layers` in order into the existing `rootfs`, skipping what `ignore` covers and
+/// emitting [`Event::LayerExtracted`] to `events` as each layer is applied.
 fn extract(
     stage: &StageRef,
     layers: &[LayerBlob],
     rootfs: &Path,
     ignore: IgnoreList,
+    events: &Events,
 ) -> Result<(kiln_fs::resolve::Root, Placeholders), Error> {
     let root = kiln_fs::resolve::Root::open(rootfs).map_err(|source| Error::Rootfs {
         stage: stage.clone(),
@@ -198,12 +205,26 @@ fn extract(
         ignore,
         ..kiln_fs::extract::Options::default()
     };
-    let reports = kiln_fs::extract::extract_layers(&root, files, &options).map_err(|source| {
-        Error::Extract {
+    let mut previous = std::time::Instant::now();
+    let applied = |index: usize, _: &kiln_fs::extract::Report| {
+        let Some(layer) = layers.get(index) else {
+            return;
+        };
+        events.emit(Event::LayerExtracted {
             stage: stage.clone(),
-            rootfs: rootfs.to_owned(),
-            source: Box::new(source),
-        }
+            layer: index + 1,
+            layers: layers.len(),
+            digest: layer.descriptor.digest.clone(),
+            size: layer.descriptor.size,
+            elapsed: previous.elapsed(),
+        });
+        previous = std::time::Instant::now();
+    };
+    let result = kiln_fs::extract::extract_layers_with(&root, files, &options, applied);
+    let reports = result.map_err(|source| Error::Extract {
+        stage: stage.clone(),
+        rootfs: rootfs.to_owned(),
+        source: Box::new(source),
     })?;
     let placeholders = Placeholders::new(reports.into_iter().flat_map(|r| r.recorded));
     Ok((root, placeholders))

@@ -450,8 +450,8 @@ impl Executor<'_> {
             layers,
         });
         let (root, placeholders) = match &ignore_list {
-            Some(list) => base::materialize_in_place(stage, &image.layers, list)?,
-            None => base::materialize(stage, &image.layers, &path)?,
+            Some(list) => base::materialize_in_place(stage, &image.layers, list, events)?,
+            None => base::materialize(stage, &image.layers, &path, events)?,
         };
         let elapsed = extracting.elapsed();
         events.emit(Event::ExtractFinished {

@@ -17,6 +17,7 @@ use kiln_oci::Reference;
 use super::super::error::Error;
 use super::super::{Executor, base};
 use crate::error::StageRef;
+use crate::events::Events;
 
 /// The images `COPY --from` extracted in this build, by reference and platform.
 pub type CopyImages = BTreeMap<String, PathBuf>;
@@ -82,7 +83,7 @@ impl Executor<'_> {
             .join(format!("stage{index}"))
             .join("rootfs");
         let from_ref = done.state.stage.clone();
-        base::materialize(&from_ref, &done.image.layers, &path)?;
+        base::materialize(&from_ref, &done.image.layers, &path, &Events::none())?;
         done.rootfs = Some(path.clone());
         Ok(path)
     }
@@ -126,7 +127,7 @@ impl Executor<'_> {
             pulled.image.layers.len(),
             path.display()
         );
-        base::materialize(stage, &pulled.image.layers, &path)?;
+        base::materialize(stage, &pulled.image.layers, &path, &Events::none())?;
         self.copy_images.insert(key, path.clone());
         Ok(path)
     }
