@@ -3,15 +3,17 @@
 //! Owns rendering the build's [`Event`]s in one of three ways, chosen from the log flags
 //! (`crate::logging` decides whether bars are drawn):
 //! - **bars**, when logs are text or color on a terminal: an `indicatif` bar per blob pulled
-//!   or pushed and a spinner per rootfs extracted, each replaced by a log line when done;
-//! - **lines** otherwise: plain log lines, one per blob pulled or pushed and per rootfs
-//!   extracted, never one per chunk and never an escape code of a bar;
+//!   or pushed and one per rootfs extracted, counting its layers, each replaced by a log line
+//!   when done;
+//! - **lines** otherwise: plain log lines, one per blob pulled or pushed, per layer extracted
+//!   and per rootfs extracted, never one per chunk and never an escape code of a bar;
 //! - **json** with `--log-format=json`: one object per event on stderr, shaped as the JSON log
 //!   lines are (`timestamp`, `level`, `fields` with `message` and `event`, `target`).
 //!
 //! `-v` applies to every form: each event has a level, and bars are drawn only at `info` or
 //! more. Events the library already logs as text (a step header, `pulling base image`,
-//! `extracting N layers`, `pushed DEST`) are not repeated as lines.
+//! `extracting N layers`, `pushed DEST`) are not repeated as text lines; in JSON the library's
+//! lines are left out instead (`crate::logging`), so each is one object with its fields.
 //!
 //! Does not own: the events (`kiln_build::events`) or the final summary (`crate::summary`).
 
@@ -132,11 +134,22 @@ impl Progress {
                 }
             }
             Event::ExtractStarted { stage, layers } => {
-                let bar = bars.add(ProgressBar::new_spinner());
-                bar.set_style(spinner_style());
-                bar.set_message(format!("extracting {layers} layers for {stage}"));
+                let bar = bars.add(ProgressBar::new(*layers as u64));
+                bar.set_style(extract_style());
+                bar.set_prefix(format!("extracting {stage}"));
                 bar.enable_steady_tick(Duration::from_millis(120));
                 drawn.insert(format!("extract {stage}"), bar);
+            }
+            Event::LayerExtracted {
+                stage,
+                layer,
+                digest,
+                ..
+            } => {
+                if let Some(bar) = drawn.get(&format!("extract {stage}")) {
+                    bar.set_position(*layer as u64);
+                    bar.set_message(short(digest));
+                }
             }
             Event::ExtractFinished { stage, .. } => {
                 if let Some(bar) = drawn.remove(&format!("extract {stage}")) {
@@ -189,9 +202,13 @@ fn bytes_style() -> ProgressStyle {
     .progress_chars("=> ")
 }
 
-fn spinner_style() -> ProgressStyle {
-    ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+/// A rootfs being extracted: how many of its layers are applied, the last one's digest.
+fn extract_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} {prefix:.bold} [{bar:30}] {pos}/{len} layers {elapsed} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
 }
 
 /// The first 12 hex digits of a digest, as Docker shows layers.
@@ -298,6 +315,32 @@ pub(crate) fn describe(event: &Event) -> Option<Line> {
                 ("layers", json!(layers)),
             ],
             true,
+        ),
+        Event::LayerExtracted {
+            stage,
+            layer,
+            layers,
+            digest,
+            size,
+            elapsed,
+        } => line(
+            Level::INFO,
+            "layer_extracted",
+            format!(
+                "extracted layer {layer}/{layers} {} ({}) for {stage} in {:.2}s",
+                short(digest),
+                HumanBytes(*size),
+                elapsed.as_secs_f64()
+            ),
+            vec![
+                ("stage", json!(stage.to_string())),
+                ("layer", json!(layer)),
+                ("layers", json!(layers)),
+                ("digest", json!(digest.to_string())),
+                ("size", json!(size)),
+                ("seconds", json!(elapsed.as_secs_f64())),
+            ],
+            false,
         ),
         Event::ExtractFinished {
             stage,
@@ -434,6 +477,14 @@ mod tests {
                 stage: stage(),
                 layers: 1,
             },
+            Event::LayerExtracted {
+                stage: stage(),
+                layer: 1,
+                layers: 1,
+                digest: layer.clone(),
+                size: 1_200_000,
+                elapsed: Duration::from_millis(240),
+            },
             Event::ExtractFinished {
                 stage: stage(),
                 layers: 1,
@@ -499,9 +550,10 @@ mod tests {
     }
 
     #[test]
-    fn text_lines_are_one_per_finished_blob_and_extraction() {
+    fn text_lines_are_one_per_finished_blob_layer_and_extraction() {
         insta::assert_snapshot!(text_at(Level::INFO), @r"
          INFO pulled dac1d7cfa950 (1.14 MiB) from 127.0.0.1:5000/busybox
+         INFO extracted layer 1/1 dac1d7cfa950 (1.14 MiB) for stage builder in 0.24s
          INFO extracted 1 layers for stage builder in 0.25s
          INFO uploaded dac1d7cfa950 (2.00 KiB) to 127.0.0.1:5000/app
          INFO mounted dac1d7cfa950 (1.14 MiB) into 127.0.0.1:5000/app
@@ -529,8 +581,8 @@ mod tests {
             .filter_map(describe)
             .map(|l| json_line(&l, "2026-01-01T00:00:00.000000Z"))
             .collect();
-        // Thirteen events, two of them bytes on their way (one pull, one push).
-        assert_eq!(lines.len(), 11);
+        // Fourteen events, two of them bytes on their way (one pull, one push).
+        assert_eq!(lines.len(), 12);
         let parsed: Vec<Value> = lines
             .iter()
             .map(|l| serde_json::from_str(l).expect("one JSON object"))
