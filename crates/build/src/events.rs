@@ -7,7 +7,9 @@
 //! uploads), so a sink is `Send + Sync` and must not block for long.
 //!
 //! Does not own: drawing bars, writing JSON or plain lines (the `kiln` binary), or log lines,
-//! which stay `tracing` events.
+//! which stay `tracing` events. The log lines that say what an event says (a step header,
+//! `pulling base image`, `extracting N layers`, `pushed DEST`) carry the target
+//! [`LOG_TARGET`], so that a caller writing the events in a form of its own drops them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,10 @@ use kiln_oci::Digest;
 use kiln_registry::{BlobPushed, Direction, RegistryClient};
 
 use crate::error::StageRef;
+
+/// The `tracing` target of the log lines that repeat an event: a caller that writes every
+/// event itself (as JSON) filters this target out so that each shows once.
+pub const LOG_TARGET: &str = "kiln_build::events";
 
 /// One thing that happened during a build.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,10 @@
 //! forces ANSI colours even when stderr is not a terminal, as Kaniko's does; `json` writes one
 //! object per line and always carries a timestamp.
 //!
+//! In JSON, the library's log lines that repeat one of its events (a step header, `pulling base
+//! image`, ...) are left out: `crate::progress` writes the event itself, with its fields, so
+//! each shows once. Text keeps the library's lines and the progress sink does not repeat them.
+//!
 //! When progress bars are drawn (text or color on a terminal, see `crate::progress`), log
 //! lines are written with the bars lifted, so that a line never lands inside a bar.
 
@@ -13,7 +17,8 @@ use std::io::{IsTerminal as _, Write};
 use std::sync::OnceLock;
 
 use indicatif::{MultiProgress, ProgressDrawTarget};
-use tracing_subscriber::filter::LevelFilter;
+use tracing::Metadata;
+use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{Layer, Registry, fmt};
 
@@ -47,6 +52,11 @@ fn draws_bars(flags: &LogFlags, terminal: bool) -> bool {
         && level_filter(flags.verbosity) >= LevelFilter::INFO
 }
 
+/// Whether a log line is not one that repeats a build event (JSON writes the event instead).
+fn not_an_event(metadata: &Metadata<'_>) -> bool {
+    metadata.target() != kiln_build::events::LOG_TARGET
+}
+
 /// Writes one log line to stderr with the bars lifted.
 struct AboveBars(MultiProgress);
 
@@ -67,7 +77,11 @@ pub fn init(flags: &LogFlags) {
             .clone()
     });
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match flags.log_format {
-        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter_fn(not_an_event))
+            .boxed(),
         format => {
             let base = fmt::layer()
                 .with_writer(move || -> Box<dyn Write> {

@@ -3,7 +3,8 @@
 //! build is still running), the manifest only at the end; a failed build pushes no manifest;
 //! `--no-push` sends nothing; only the target's layers go up; plain lines without bar escape
 //! codes and a summary with each step's time when stderr is not a terminal; one JSON object
-//! per event with `--log-format=json`. Ignored unless run with `--include-ignored` after
+//! per event with `--log-format=json`, a step header or a pull written once; a line or object
+//! per base layer extracted. Ignored unless run with `--include-ignored` after
 //! `scripts/testenv up`.
 
 use std::path::Path;
@@ -350,4 +351,151 @@ fn plain_output_has_a_line_per_blob_and_a_summary_without_bar_codes() {
         "",
         "-v warn shows neither progress nor summary"
     );
+}
+
+/// A stage built from another: its rootfs is extracted from the busybox layer and the COPY
+/// layer of the first stage.
+fn two_stages(env: &TestEnv) -> TempDir {
+    context(&format!(
+        "FROM {}/busybox:latest AS first\nCOPY big /big\nFROM first\nRUN test -f /big\n",
+        env.registry
+    ))
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn json_has_an_object_per_layer_extracted_and_each_header_and_pull_once() {
+    let env = env();
+    let dir = two_stages(&env);
+    let dest = destination(&env, "layers-json");
+    let out = build(
+        dir.path(),
+        &[
+            "--log-format=json",
+            "-v",
+            "debug",
+            "--destination",
+            &dest,
+            "--no-push",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stderr(&out);
+    let extracted = json_events(&text, "layer_extracted");
+    let of_stage = |stage: &str| -> Vec<(u64, u64, String)> {
+        extracted
+            .iter()
+            .filter(|e| e["fields"]["stage"] == stage)
+            .map(|e| {
+                let f = &e["fields"];
+                assert!(f["size"].as_u64().is_some_and(|s| s > 0), "{e}");
+                assert!(f["seconds"].as_f64().is_some(), "{e}");
+                (
+                    f["layer"].as_u64().expect("layer"),
+                    f["layers"].as_u64().expect("layers"),
+                    f["digest"].as_str().expect("digest").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (first, second) = (of_stage("stage first"), of_stage("stage 1"));
+    assert_eq!(first.len(), 1, "{extracted:?}");
+    assert_eq!((first[0].0, first[0].1), (1, 1));
+    let written = json_events(&text, "layer_written");
+    let copy_layer = written
+        .iter()
+        .find(|e| e["fields"]["stage"] == "stage first")
+        .map(|e| e["fields"]["digest"].as_str().expect("digest").to_owned());
+    // The second stage starts from the first one's image: the busybox layer, then COPY's.
+    assert_eq!(
+        second,
+        [
+            (1, 2, first[0].2.clone()),
+            (2, 2, copy_layer.unwrap_or_default()),
+        ],
+        "{extracted:?}"
+    );
+    // Each rootfs reports its layers between its start and its end.
+    let names: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["fields"]["event"].as_str().map(str::to_owned))
+        .filter(|n| n.starts_with("extract") || n == "layer_extracted")
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "extract_started",
+            "layer_extracted",
+            "extract_finished",
+            "extract_started",
+            "layer_extracted",
+            "layer_extracted",
+            "extract_finished",
+        ]
+    );
+
+    // Step headers, pulls and extraction starts: one line each, the event with its fields.
+    let steps = json_events(&text, "step_started");
+    assert_eq!(steps.len(), 2, "{text}");
+    let objects: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let with_message = |is: &dyn Fn(&str) -> bool| -> usize {
+        objects
+            .iter()
+            .filter(|o| o["fields"]["message"].as_str().is_some_and(is))
+            .count()
+    };
+    for step in &steps {
+        let header = step["fields"]["message"].as_str().expect("header");
+        assert_eq!(with_message(&|m| m == header), 1, "{header} in\n{text}");
+    }
+    assert_eq!(json_events(&text, "pull_started").len(), 1, "{text}");
+    let pulling = with_message(&|m| m.starts_with("pulling base image "));
+    assert_eq!(pulling, 1, "{text}");
+    let extracting = with_message(&|m| m.starts_with("extracting "));
+    assert_eq!(extracting, 2, "{text}");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn plain_output_has_a_line_per_layer_extracted_and_each_header_once() {
+    let env = env();
+    let dir = two_stages(&env);
+    let dest = destination(&env, "layers-text");
+    let out = build(
+        dir.path(),
+        &["--log-format=text", "--destination", &dest, "--no-push"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(!text.contains('\x1b'), "an escape code in plain output");
+    let layers: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("extracted layer "))
+        .collect();
+    assert_eq!(layers.len(), 3, "{text}");
+    assert!(layers[0].contains("extracted layer 1/1 "), "{text}");
+    assert!(layers[0].contains(" for stage first in "), "{text}");
+    assert!(layers[2].contains("extracted layer 2/2 "), "{text}");
+    assert!(layers[2].contains(" for stage 1 in "), "{text}");
+    // Before the summary, which lists the steps again.
+    let build: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.contains("built sha256:"))
+        .collect();
+    for header in [
+        "[stage 1/2] step 1/1: COPY big /big",
+        "[stage 2/2] step 1/1: RUN test -f /big",
+    ] {
+        let lines = build.iter().filter(|l| l.ends_with(header)).count();
+        assert_eq!(lines, 1, "{header} shows {lines} times in\n{text}");
+    }
+    let pulling = build
+        .iter()
+        .filter(|l| l.contains("pulling base image"))
+        .count();
+    assert_eq!(pulling, 1, "{text}");
 }

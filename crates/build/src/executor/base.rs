@@ -92,7 +92,7 @@ pub fn pull(
             });
         }
     }
-    tracing::info!("pulling base image {image_name}");
+    tracing::info!(target: crate::events::LOG_TARGET, "pulling base image {image_name}");
     let pull_error = |source| Error::Pull {
         image: image_name.clone(),
         source: Box::new(source),

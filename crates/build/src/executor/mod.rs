@@ -335,7 +335,7 @@ impl Executor<'_> {
                 Some(trigger) => format!("{prefix} {trigger} (ONBUILD trigger of the base)"),
                 None => format!("{prefix} {}", self.text_of(instruction)),
             };
-            tracing::info!("{header}");
+            tracing::info!(target: crate::events::LOG_TARGET, "{header}");
             self.options.events.emit(Event::StepStarted {
                 stage: position + 1,
                 stages: total,
@@ -439,6 +439,7 @@ impl Executor<'_> {
             tracing::info!("building {stage} in place: deleted {removed} entries of /");
         }
         tracing::info!(
+            target: crate::events::LOG_TARGET,
             "extracting {} layers for {stage} into {}",
             image.layers.len(),
             path.display()

@@ -251,7 +251,7 @@ pub fn push(
                 destination: dest.to_string(),
                 source: Box::new(source),
             })?;
-        tracing::info!("pushed {dest}");
+        tracing::info!(target: crate::events::LOG_TARGET, "pushed {dest}");
         events.emit(Event::ManifestPushed {
             destination: dest.to_string(),
             digest: image.digest(),
