@@ -16,7 +16,10 @@
 //!   picks zlib-rs (pure Rust) over the miniz_oxide that `gzp`'s `deflate_rust` feature asks for,
 //!   because `flate2`'s `zlib-rs` feature is on in the workspace. `gzp`'s cross-block
 //!   dictionary needs its `any_zlib` feature, which links the C `libz-sys`, so blocks start
-//!   without one; that costs a little ratio, not speed.
+//!   without one; that costs a little ratio, not speed. Blocks that deflate could not shrink
+//!   (random bytes, files that are already compressed) are written as stored blocks without
+//!   running deflate on them, decided from each block's bytes alone (`super::gzip`): on random
+//!   data that is most of the CPU a layer costs.
 //! - zstd runs with at least one worker thread: zstd's multi-threaded mode produces the same
 //!   frame for any worker count ≥ 1, but a different one from its single-threaded mode, so it
 //!   is never used.
@@ -34,10 +37,10 @@ use std::io::{self, Write};
 use std::str::FromStr;
 
 use gzp::ZWriter;
-use gzp::deflate::Gzip;
 use gzp::par::compress::{ParCompress, ParCompressBuilder};
 
 use super::Error;
+use super::gzip::StoringGzip;
 
 /// How a layer blob is compressed. Kaniko's `--compression` spells these `gzip` and `zstd`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,7 +119,7 @@ const ZSTD_JOB_SIZE: u32 = 2 << 20;
 
 /// A running compressor writing into `W`.
 pub(crate) enum Encoder<W: Write + Send + 'static> {
-    Gzip(ParCompress<'static, Gzip, W>),
+    Gzip(ParCompress<'static, StoringGzip, W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
     Plain(W),
 }
@@ -133,7 +136,7 @@ impl<W: Write + Send + 'static> Encoder<W> {
         Ok(match compression {
             Compression::Gzip => {
                 let level = u32::try_from(level).map_err(io::Error::other)?;
-                let builder = ParCompressBuilder::<Gzip>::new()
+                let builder = ParCompressBuilder::<StoringGzip>::new()
                     .num_threads(threads)
                     .map_err(io::Error::other)?
                     .compression_level(gzp::Compression::new(level));

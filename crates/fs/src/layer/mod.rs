@@ -16,6 +16,7 @@
 
 mod changes;
 mod compression;
+mod gzip;
 mod header;
 mod output;
 mod source;
