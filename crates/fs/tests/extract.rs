@@ -11,6 +11,7 @@ use extract_support::*;
 use kiln_fs::extract::{self, EntryKind, Error, Options, Source, Unrepresentable};
 use kiln_fs::ignore_list::IgnoreList;
 use kiln_fs::resolve::Root;
+use kiln_testsupport::tree::dump;
 
 fn apply(
     root: &Path,

@@ -11,7 +11,8 @@ use std::process::Command;
 
 use kiln_fs::layer::{self, Changes, Compression, LayerOptions};
 use kiln_oci::{DiffId, Digest};
-use layer_tree::{all_of, full_layer, gzip, tar_listing, tar_stream, tree, with};
+use kiln_testsupport::tree::tree;
+use layer_tree::{all_of, full_layer, gzip, tar_listing, tar_stream, with};
 
 fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();

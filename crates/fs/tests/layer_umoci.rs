@@ -12,7 +12,8 @@ use std::time::Duration;
 use kiln_fs::layer::{self, Compression, WrittenLayer};
 use kiln_fs::snapshot::{self, SnapshotMode};
 use kiln_oci::Digest;
-use layer_tree::{all_of, tree, with};
+use kiln_testsupport::tree::tree;
+use layer_tree::{all_of, with};
 
 /// Stores `bytes` as a blob of the layout and returns its digest and size.
 fn put_blob(layout: &Path, bytes: &[u8]) -> (Digest, usize) {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use kiln_fs::layer::{self, Compression};
 use kiln_fs::snapshot::{self, Diff, Ignore, SnapshotMode};
-use layer_tree::{apply, copy_tree, tree, with};
+use kiln_testsupport::tree::{Kind, tree};
+use layer_tree::{apply, copy_tree, with};
 use proptest::prelude::*;
 
 fn base_tree(root: &Path) {
@@ -327,13 +328,13 @@ fn run(root: &Path, op: &Op) {
 }
 
 /// Path, kind, mode, content digest and link target.
-type Shape = (String, &'static str, u32, Option<String>, Option<String>);
+type Shape = (String, Kind, u32, Option<String>, Option<String>);
 
 /// The parts of a tree that a layer must reproduce exactly.
 fn shape(root: &Path) -> Vec<Shape> {
     tree(root)
         .into_iter()
-        .map(|(p, n)| (p, n.kind, n.mode, n.content.map(|d| d.to_string()), n.link))
+        .map(|(p, n)| (p, n.kind, n.mode, n.content, n.link))
         .collect()
 }
 

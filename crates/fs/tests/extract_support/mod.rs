@@ -1,13 +1,10 @@
 //! Test support for extraction: a tar writer that can write any header, hostile ones included
-//! (the `tar` crate's builder refuses `..` and absolute names), and a dump of a tree.
+//! (the `tar` crate's builder refuses `..` and absolute names). Extracted trees are dumped with
+//! `kiln_testsupport::tree::dump`.
 
 #![allow(dead_code)]
 
-use std::fs;
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
 
 /// One member to write.
 #[derive(Debug, Clone)]
@@ -244,61 +241,6 @@ pub fn gzip(tar: &[u8]) -> Vec<u8> {
 
 pub fn zstd(tar: &[u8]) -> Vec<u8> {
     zstd::encode_all(tar, 3).expect("zstd")
-}
-
-/// One line per node below `root`, sorted: path, type, mode, owner, then the size and a
-/// content prefix, the link target or the device numbers.
-pub fn dump(root: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
-        let entry = entry.expect("walk");
-        let meta = entry.path().symlink_metadata().expect("lstat");
-        let rel = entry.path().strip_prefix(root).expect("prefix");
-        let ft = meta.file_type();
-        let detail = if ft.is_symlink() {
-            let target = fs::read_link(entry.path()).expect("readlink");
-            format!(
-                "-> {}",
-                String::from_utf8_lossy(target.as_os_str().as_bytes())
-            )
-        } else if ft.is_file() {
-            let data = fs::read(entry.path()).expect("read");
-            format!("{:?}", String::from_utf8_lossy(&data[..data.len().min(40)]))
-        } else if ft.is_char_device() || ft.is_block_device() {
-            let rdev = meta.rdev();
-            format!("{}:{}", rustix::fs::major(rdev), rustix::fs::minor(rdev))
-        } else {
-            String::new()
-        };
-        let kind = if ft.is_dir() {
-            "dir"
-        } else if ft.is_symlink() {
-            "link"
-        } else if ft.is_file() {
-            "file"
-        } else if ft.is_char_device() {
-            "char"
-        } else if ft.is_block_device() {
-            "block"
-        } else if ft.is_fifo() {
-            "fifo"
-        } else {
-            "other"
-        };
-        let mode = if ft.is_symlink() {
-            0o777
-        } else {
-            meta.mode() & 0o7777
-        };
-        let line = format!(
-            "{} {kind} {mode:o} {}:{} {detail}",
-            rel.display(),
-            meta.uid(),
-            meta.gid()
-        );
-        lines.push(line.trim_end().to_owned());
-    }
-    lines
 }
 
 /// Fails the test with a clear message unless it runs as root.

@@ -1,124 +1,15 @@
-//! Test support shared by the layer and snapshot tests: describing a tree for comparison, and a
-//! small whiteout-aware applier (the OCI layer spec's rules, nothing more).
+//! Test support shared by the layer and snapshot tests: writing a whole tree as a layer, reading
+//! layers back, and a small whiteout-aware applier (the OCI layer spec's rules, nothing more).
+//! Trees are compared with `kiln_testsupport::tree`.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use kiln_fs::layer::{self, Changes, Compression, LayerOptions, WrittenLayer};
 use kiln_fs::snapshot::{self, Snapshot, SnapshotMode};
-use kiln_oci::{Digest, Sha256};
-
-/// What the tests compare about one path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub kind: &'static str,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub content: Option<Digest>,
-    pub link: Option<String>,
-    pub rdev: u64,
-    /// Modification time of non-directories (directories change as their entries are made).
-    pub mtime: Option<(i64, i64)>,
-    pub xattrs: BTreeMap<String, Vec<u8>>,
-    /// For files with several links: the first path (in sorted order) of the group.
-    pub group: Option<String>,
-}
-
-fn kind(meta: &fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let ft = meta.file_type();
-    if ft.is_dir() {
-        "dir"
-    } else if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_file() {
-        "file"
-    } else if ft.is_char_device() {
-        "char"
-    } else if ft.is_block_device() {
-        "block"
-    } else if ft.is_fifo() {
-        "fifo"
-    } else {
-        "other"
-    }
-}
-
-/// Every path under `root` (not the root itself) and what the tests compare about it.
-pub fn tree(root: &Path) -> BTreeMap<String, Node> {
-    let mut out = BTreeMap::new();
-    let mut groups: HashMap<(u64, u64), String> = HashMap::new();
-    for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
-        let entry = entry.unwrap();
-        let rel = entry
-            .path()
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let meta = fs::symlink_metadata(entry.path()).unwrap();
-        let k = kind(&meta);
-        let content = (k == "file").then(|| {
-            let mut h = Sha256::new();
-            let mut f = File::open(entry.path()).unwrap();
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf).unwrap();
-            h.update(&buf);
-            h.finish_as()
-        });
-        let link = (k == "symlink").then(|| {
-            fs::read_link(entry.path())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        });
-        let mut xattrs = BTreeMap::new();
-        for name in xattr::list(entry.path()).unwrap() {
-            let key = String::from_utf8_lossy(name.as_bytes()).into_owned();
-            if key == "security.selinux" {
-                continue;
-            }
-            xattrs.insert(
-                key,
-                xattr::get(entry.path(), &name).unwrap().unwrap_or_default(),
-            );
-        }
-        let group = (k != "dir" && meta.nlink() > 1).then(|| {
-            groups
-                .entry((meta.dev(), meta.ino()))
-                .or_insert_with(|| rel.clone())
-                .clone()
-        });
-        let node = Node {
-            kind: k,
-            mode: if k == "symlink" {
-                0
-            } else {
-                meta.mode() & 0o7777
-            },
-            uid: meta.uid(),
-            gid: meta.gid(),
-            content,
-            link,
-            rdev: if matches!(k, "char" | "block") {
-                meta.rdev()
-            } else {
-                0
-            },
-            mtime: (k != "dir" && k != "symlink").then(|| (meta.mtime(), meta.mtime_nsec())),
-            xattrs,
-            group,
-        };
-        out.insert(rel, node);
-    }
-    out
-}
 
 /// Writes a layer of everything under `root`, as the first layer of an image.
 pub fn full_layer(root: &Path, dest: &Path, options: &LayerOptions) -> WrittenLayer {
