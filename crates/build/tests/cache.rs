@@ -8,11 +8,15 @@ use std::time::{Duration, SystemTime};
 
 use kiln_build::cache::key::{self, CacheKey, Instruction, Parent, StepInput};
 use kiln_build::cache::sources::{self, Request};
-use kiln_build::cache::{BlobLocation, CachedStep, Error, LocalStore, RegistryStore, Store};
+use kiln_build::cache::{
+    BlobLocation, CachedLayer, CachedStep, Error, LocalStore, RegistryStore, Store,
+};
 use kiln_fs::context::{Context, ContextOptions};
 use kiln_fs::copy::{CopyOp, Source};
 use kiln_fs::resolve::Root;
-use kiln_oci::{Compression, Config, Descriptor, DiffId, Digest, Family, MediaType, Platform};
+use kiln_oci::{
+    Compression, Config, Descriptor, DiffId, Digest, Family, ManifestOrIndex, MediaType, Platform,
+};
 use kiln_registry::{Keychain, RegistryClient, RegistryOptions, Repository};
 
 fn write(root: &Path, rel: &str, content: &str) {
@@ -167,13 +171,15 @@ fn layer_step(dir: &Path, bytes: &[u8]) -> CachedStep {
     let path = dir.join("layer.tar.gz");
     std::fs::write(&path, bytes).unwrap();
     CachedStep {
-        layer: Descriptor::new(
-            MediaType::layer(Family::Oci, Compression::Gzip),
-            Digest::of(bytes),
-            bytes.len() as u64,
-        ),
-        diff_id: DiffId::of(b"the uncompressed layer"),
-        blob: BlobLocation::File(path),
+        layer: Some(CachedLayer {
+            descriptor: Descriptor::new(
+                MediaType::layer(Family::Oci, Compression::Gzip),
+                Digest::of(bytes),
+                bytes.len() as u64,
+            ),
+            diff_id: DiffId::of(b"the uncompressed layer"),
+            blob: BlobLocation::File(path),
+        }),
         config_delta: Config {
             env: Some(vec!["PATH=/usr/bin".to_owned(), "MODE=cached".to_owned()]),
             working_dir: Some("/app".to_owned()),
@@ -200,10 +206,14 @@ async fn a_step_pushed_to_the_cache_repository_is_probed_and_read_back() {
     assert_eq!(probed, [false, true, false]);
 
     let got = store.get(&keys[1]).await.unwrap().expect("a hit");
-    assert_eq!(got.layer, step.layer);
-    assert_eq!(got.diff_id, step.diff_id);
+    let (got_layer, put_layer) = (got.layer.as_ref().unwrap(), step.layer.as_ref().unwrap());
+    assert_eq!(got_layer.descriptor, put_layer.descriptor);
+    assert_eq!(got_layer.diff_id, put_layer.diff_id);
     assert_eq!(got.config_delta, step.config_delta);
-    assert_eq!(got.blob, BlobLocation::Registry(store.repository().clone()));
+    assert_eq!(
+        got_layer.blob,
+        BlobLocation::Registry(store.repository().clone())
+    );
     assert!(store.get(&keys[0]).await.unwrap().is_none());
 
     // The image is tagged with the key and its layer is the step's blob.
@@ -212,12 +222,38 @@ async fn a_step_pushed_to_the_cache_repository_is_probed_and_read_back() {
         .await
         .unwrap();
     let blob = client
-        .read_blob(store.repository(), &step.layer.digest, None, 1 << 20)
+        .read_blob(
+            store.repository(),
+            &put_layer.descriptor.digest,
+            None,
+            1 << 20,
+        )
         .await
         .unwrap();
     assert_eq!(blob, b"not really gzip, but a blob all the same");
     let text = String::from_utf8(manifest.bytes).unwrap();
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+#[ignore = "needs the test environment"]
+async fn a_step_without_a_layer_round_trips_through_the_cache_repository() {
+    let (client, store) = registry_store(Duration::from_secs(3600));
+    let k = step_key("RUN true");
+    let empty = CachedStep {
+        layer: None,
+        config_delta: Config::default(),
+    };
+    store.put(&k, &empty).await.unwrap();
+    assert_eq!(store.get(&k).await.unwrap(), Some(empty));
+    let manifest = client
+        .get_manifest(store.repository(), k.hex())
+        .await
+        .unwrap();
+    let ManifestOrIndex::Manifest(manifest) = manifest.parsed else {
+        panic!("an index");
+    };
+    assert!(manifest.layers.is_empty());
 }
 
 #[tokio::test]
@@ -237,7 +273,7 @@ async fn a_second_put_of_the_same_layer_does_not_upload_it_again() {
         .into_iter()
         .filter(|r| r.uri.contains(store.repository().name()))
         .collect();
-    let layer = step.layer.digest.hex();
+    let layer = step.layer.as_ref().unwrap().descriptor.digest.hex();
     let layer_uploads: Vec<_> = requests
         .iter()
         .filter(|r| r.method == "PUT" && r.uri.contains(layer))

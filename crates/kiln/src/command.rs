@@ -15,6 +15,7 @@ use kiln_build::executor::{self, output};
 use kiln_build::warm;
 
 use crate::flags::{BuildFlags, Compression, Isolation, SnapshotMode, WarmFlags};
+use crate::settings::build::CacheRepo;
 use crate::settings::context::{ContextSource, DockerfileSource};
 use crate::settings::registry_options::ClientSettings;
 use crate::settings::{BuildSettings, Environment, WarmSettings};
@@ -89,6 +90,7 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
     let events = Events::new(progress.clone());
     let mut options = build_options(&settings, work_dir.clone())?;
     options.events = events.clone();
+    options.layer_cache = layer_cache(&settings, &registry)?;
     let started = std::time::Instant::now();
     let built = executor::build(&file, &source, &options, &registry, &runtime);
     let removals = built.as_ref().map(|image| image.removals.clone()).ok();
@@ -131,9 +133,6 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
 /// Flags whose behaviour the executor does not have yet: an error, never silently ignored.
 fn refuse_unsupported(settings: &BuildSettings) -> Result<(), NotSupported> {
     let refuse = |what| Err(NotSupported { what });
-    if settings.cache.enabled {
-        return refuse("the layer cache (--cache)");
-    }
     if settings.snapshot.single_snapshot {
         return refuse("--single-snapshot");
     }
@@ -259,7 +258,73 @@ fn build_options(
             Vec::new()
         },
         events: Events::none(),
+        layer_cache: None,
     })
+}
+
+/// The layer cache `--cache` asks for: the cache dir's layer store when the directory exists
+/// (looked up first), then `--cache-repo` (or `<destination repository>/cache`).
+fn layer_cache(
+    settings: &BuildSettings,
+    registry: &kiln_registry::RegistryClient,
+) -> anyhow::Result<Option<executor::LayerCacheOptions>> {
+    let cache = &settings.cache;
+    if !cache.enabled {
+        return Ok(None);
+    }
+    let mut stores = Vec::new();
+    if cache.dir.is_dir() {
+        stores.push(executor::CacheStore::Local(
+            kiln_build::cache::LocalStore::new(&cache.dir, cache.ttl),
+        ));
+    }
+    match &cache.repo {
+        Some(CacheRepo::Registry(name)) => {
+            let reference = kiln_oci::Reference::parse(name)
+                .with_context(|| format!("--cache-repo {name} is not a repository"))?;
+            stores.push(executor::CacheStore::Registry(
+                kiln_build::cache::RegistryStore::new(
+                    registry.clone(),
+                    kiln_registry::Repository::of(&reference),
+                    oci_platform(&settings.platform),
+                    cache.ttl,
+                ),
+            ));
+        }
+        Some(CacheRepo::OciLayout(_)) => {
+            return Err(NotSupported {
+                what: "--cache-repo oci:PATH (a cache in an OCI layout)",
+            }
+            .into());
+        }
+        None => {}
+    }
+    if stores.is_empty() {
+        anyhow::bail!(
+            "--cache needs --cache-repo, a --destination to infer it from, or an existing \
+             --cache-dir ({})",
+            cache.dir.display()
+        );
+    }
+    // Misses are explained against the keys of the last build of the same context,
+    // Dockerfile, target and cache, kept beside the cache dir's store or else in the kaniko dir.
+    let identity = format!(
+        "{:?} {:?} {:?} {:?}",
+        settings.context.source, settings.dockerfile, settings.target, cache.repo
+    );
+    let name = format!("{}.json", kiln_oci::Digest::of(identity.as_bytes()).hex());
+    let records = if cache.dir.is_dir() {
+        cache.dir.join("v1").join("records").join(name)
+    } else {
+        settings.kaniko_dir.join("cache-records").join(name)
+    };
+    Ok(Some(executor::LayerCacheOptions {
+        stores,
+        run_layers: cache.run_layers,
+        copy_layers: cache.copy_layers,
+        push: cache.push,
+        records: Some(records),
+    }))
 }
 
 /// What a build in place in `/` (`--isolation=none`) leaves alone besides the kaniko dir:
@@ -306,6 +371,9 @@ fn write_outputs(
 ) -> anyhow::Result<()> {
     let destinations = &settings.push.destinations;
     let outputs = &settings.outputs;
+    if outputs.tar_path.is_some() || outputs.oci_layout_path.is_some() {
+        image.fetch_layers(registry, runtime)?;
+    }
     if let Some(path) = &outputs.tar_path {
         output::write_tarball(image, path, destinations)?;
         tracing::info!("wrote the image tarball {}", path.display());

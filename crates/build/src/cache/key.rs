@@ -54,6 +54,8 @@ pub enum Parent<'a> {
 pub enum FromSource<'a> {
     Stage(&'a CacheKey),
     Image(&'a Digest),
+    /// A stage `FROM scratch` with no instruction.
+    Scratch,
 }
 
 /// An instruction as written: the logical line (continuations joined or not) and the bodies of
@@ -114,6 +116,7 @@ impl CacheKey {
         let from = match input.from {
             Some(FromSource::Stage(k)) => value(&[b"stage", k.digest.as_str().as_bytes()]),
             Some(FromSource::Image(d)) => value(&[b"image", d.as_str().as_bytes()]),
+            Some(FromSource::Scratch) => value(&[b"scratch"]),
             None => value(&[b"none"]),
         };
         let platform = value(&[input.platform.as_bytes()]);

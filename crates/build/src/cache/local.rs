@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! <cache-dir>/v1/
-//!   entries/<key hex>.json    one cached step: layer descriptor, diff ID, config delta, created
+//!   entries/<key hex>.json    one cached step: layer descriptor and diff ID (none when the
+//!                             step changed no file), config delta, created
 //!   blobs/sha256/<hex>        the layers (beside the warmer's blobs; one blob store)
 //! ```
 //!
@@ -26,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use kiln_oci::{Config, Descriptor, DiffId, Layout};
 use serde::{Deserialize, Serialize};
 
-use super::store::{BlobLocation, CachedStep, Store};
+use super::store::{BlobLocation, CachedLayer, CachedStep, Store};
 use super::{CacheKey, Error, key};
 use crate::warm::stamp;
 
@@ -45,8 +46,11 @@ struct Entry {
     version: String,
     key: String,
     created: String,
-    layer: Descriptor,
-    diff_id: DiffId,
+    /// Absent for a step that changed no file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    layer: Option<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    diff_id: Option<DiffId>,
     config: Config,
 }
 
@@ -58,6 +62,11 @@ impl LocalStore {
             root: cache_dir.join("v1"),
             ttl,
         }
+    }
+
+    /// `<cache-dir>/v1`.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Where the entry of `key` is.
@@ -98,45 +107,59 @@ impl LocalStore {
         let Some(entry) = self.read_entry(&self.entry_path(key), now)? else {
             return Ok(None);
         };
-        let blob = self
-            .root
-            .join("blobs")
-            .join(entry.layer.digest.algorithm())
-            .join(entry.layer.digest.hex());
-        if !blob.is_file() {
-            return Ok(None);
-        }
+        let layer = match (entry.layer, entry.diff_id) {
+            (None, None) => None,
+            (Some(descriptor), Some(diff_id)) => {
+                let blob = self
+                    .root
+                    .join("blobs")
+                    .join(descriptor.digest.algorithm())
+                    .join(descriptor.digest.hex());
+                if !blob.is_file() {
+                    return Ok(None);
+                }
+                Some(CachedLayer {
+                    descriptor,
+                    diff_id,
+                    blob: BlobLocation::File(blob),
+                })
+            }
+            // One without the other is not an entry this store wrote.
+            _ => return Ok(None),
+        };
         Ok(Some(CachedStep {
-            layer: entry.layer,
-            diff_id: entry.diff_id,
-            blob: BlobLocation::File(blob),
+            layer,
             config_delta: entry.config,
         }))
     }
 
     /// Keeps `step` under `key`, written at `now`.
     pub fn put_at(&self, key: &CacheKey, step: &CachedStep, now: SystemTime) -> Result<(), Error> {
-        let BlobLocation::File(src) = &step.blob else {
-            return Err(Error::ForeignBlob {
-                key: key.to_string(),
-                blob: format!("{:?}", step.blob),
-                store: format!("cache dir {}", self.root.display()),
-            });
-        };
         let layout_error = |source| Error::LocalBlob {
             key: key.to_string(),
             path: self.root.clone(),
             source: Box::new(source),
         };
         let layout = Layout::create(&self.root).map_err(layout_error)?;
-        let file = File::open(src).map_err(self.io("read the layer", src))?;
-        layout.write_blob(&step.layer, file).map_err(layout_error)?;
+        if let Some(layer) = &step.layer {
+            let BlobLocation::File(src) = &layer.blob else {
+                return Err(Error::ForeignBlob {
+                    key: key.to_string(),
+                    blob: format!("{:?}", layer.blob),
+                    store: format!("cache dir {}", self.root.display()),
+                });
+            };
+            let file = File::open(src).map_err(self.io("read the layer", src))?;
+            layout
+                .write_blob(&layer.descriptor, file)
+                .map_err(layout_error)?;
+        }
         let entry = Entry {
             version: key::VERSION.to_owned(),
             key: key.to_string(),
             created: stamp::format(now),
-            layer: step.layer.clone(),
-            diff_id: step.diff_id.clone(),
+            layer: step.layer.as_ref().map(|l| l.descriptor.clone()),
+            diff_id: step.layer.as_ref().map(|l| l.diff_id.clone()),
             config: step.config_delta.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&entry).map_err(|source| Error::LocalEntry {

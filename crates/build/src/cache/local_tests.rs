@@ -23,18 +23,25 @@ fn key(text: &str) -> CacheKey {
     })
 }
 
+/// The layer of `step`, which has one.
+fn layer(step: &CachedStep) -> &CachedLayer {
+    step.layer.as_ref().expect("a step with a layer")
+}
+
 /// A layer file with `bytes` in `dir`, and the step that made it.
 fn step(dir: &Path, bytes: &[u8]) -> CachedStep {
     let path = dir.join(format!("layer-{}", Digest::of(bytes).hex()));
     std::fs::write(&path, bytes).unwrap();
     CachedStep {
-        layer: Descriptor::new(
-            MediaType::layer(Family::Oci, Compression::Gzip),
-            Digest::of(bytes),
-            bytes.len() as u64,
-        ),
-        diff_id: DiffId::of(b"uncompressed"),
-        blob: BlobLocation::File(path),
+        layer: Some(CachedLayer {
+            descriptor: Descriptor::new(
+                MediaType::layer(Family::Oci, Compression::Gzip),
+                Digest::of(bytes),
+                bytes.len() as u64,
+            ),
+            diff_id: DiffId::of(b"uncompressed"),
+            blob: BlobLocation::File(path),
+        }),
         config_delta: Config {
             working_dir: Some("/app".to_owned()),
             ..Config::default()
@@ -52,14 +59,15 @@ fn a_put_step_is_found_with_its_layer_and_config_and_others_are_not() {
     store.put_at(&hit, &put, now).unwrap();
 
     let got = store.get_at(&hit, now).unwrap().expect("a hit");
-    assert_eq!(got.layer, put.layer);
-    assert_eq!(got.diff_id, put.diff_id);
+    let (got_layer, put_layer) = (layer(&got), layer(&put));
+    assert_eq!(got_layer.descriptor, put_layer.descriptor);
+    assert_eq!(got_layer.diff_id, put_layer.diff_id);
     assert_eq!(got.config_delta, put.config_delta);
     let blob = tmp
         .path()
         .join("cache/v1/blobs/sha256")
-        .join(put.layer.digest.hex());
-    assert_eq!(got.blob, BlobLocation::File(blob.clone()));
+        .join(put_layer.descriptor.digest.hex());
+    assert_eq!(got_layer.blob, BlobLocation::File(blob.clone()));
     assert_eq!(std::fs::read(&blob).unwrap(), b"layer one");
     assert!(store.get_at(&miss, now).unwrap().is_none());
     assert!(
@@ -123,11 +131,11 @@ fn a_layer_that_does_not_match_its_descriptor_is_refused_and_no_entry_is_written
     let store = LocalStore::new(tmp.path(), DAY);
     let k = key("RUN a");
     let mut bad = step(tmp.path(), b"what was hashed");
-    let BlobLocation::File(path) = &bad.blob else {
+    let BlobLocation::File(path) = &layer(&bad).blob else {
         unreachable!()
     };
     std::fs::write(path, b"what is on disk").unwrap();
-    bad.layer.size = 15;
+    bad.layer.as_mut().unwrap().descriptor.size = 15;
     let err = store.put_at(&k, &bad, SystemTime::now()).unwrap_err();
     assert!(matches!(err, Error::LocalBlob { .. }), "{err:?}");
     assert!(err.to_string().contains(k.digest().as_str()), "{err}");
@@ -139,7 +147,8 @@ fn a_step_whose_layer_is_in_a_registry_cannot_be_put_in_a_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let store = LocalStore::new(tmp.path(), DAY);
     let mut s = step(tmp.path(), b"x");
-    s.blob = BlobLocation::Registry(kiln_registry::Repository::new("127.0.0.1:5000", "app"));
+    s.layer.as_mut().unwrap().blob =
+        BlobLocation::Registry(kiln_registry::Repository::new("127.0.0.1:5000", "app"));
     let err = store
         .put_at(&key("RUN a"), &s, SystemTime::now())
         .unwrap_err();
@@ -172,10 +181,13 @@ fn concurrent_builds_writing_and_pruning_leave_every_entry_whole() {
                         store.prune(now).unwrap();
                     }
                     let got = store.get_at(&k, now).unwrap().expect("just put");
-                    let BlobLocation::File(blob) = got.blob else {
+                    let BlobLocation::File(blob) = &layer(&got).blob else {
                         unreachable!()
                     };
-                    assert_eq!(Digest::of(&std::fs::read(blob).unwrap()), got.layer.digest);
+                    assert_eq!(
+                        Digest::of(&std::fs::read(blob).unwrap()),
+                        layer(&got).descriptor.digest
+                    );
                 }
             })
         })
@@ -210,4 +222,18 @@ fn an_entry_under_another_keys_name_or_of_another_version_is_a_miss() {
     )
     .unwrap();
     assert!(store.get_at(&c, now).unwrap().is_none());
+}
+
+#[test]
+fn a_step_that_changed_no_file_is_cached_without_a_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(&tmp.path().join("cache"), DAY);
+    let now = SystemTime::now();
+    let k = key("RUN true");
+    let empty = CachedStep {
+        layer: None,
+        config_delta: Config::default(),
+    };
+    store.put_at(&k, &empty, now).unwrap();
+    assert_eq!(store.get_at(&k, now).unwrap(), Some(empty));
 }

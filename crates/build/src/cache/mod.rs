@@ -21,11 +21,13 @@ pub mod sources;
 pub mod store;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use key::{CacheKey, StepInput};
+pub use layout::LayoutStore;
 pub use local::LocalStore;
 pub use registry::RegistryStore;
-pub use store::{BlobLocation, CachedStep, Store};
+pub use store::{BlobLocation, CachedLayer, CachedStep, Store};
 
 /// A cache error, naming the key, the store's path or repository, and the instruction.
 #[derive(Debug, thiserror::Error)]

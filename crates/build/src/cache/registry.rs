@@ -1,7 +1,8 @@
 //! The registry store (`--cache-repo`): one image per key in a repository, tagged with the
 //! key's 64 hex digits, as Kaniko's cache images are.
 //!
-//! Each image is an OCI manifest with the step's one layer and a config for the build's
+//! Each image is an OCI manifest with the step's layer (none for a step that changed no file)
+//! and a config for the build's
 //! platform whose `rootfs.diff_ids` holds the layer's diff ID, whose `config` is the step's
 //! config delta, and whose `created` is when it was pushed (the TTL is counted from it). A put
 //! pushes the layer (HEAD first, so a layer already there is not sent again), the config, then
@@ -21,7 +22,7 @@ use kiln_oci::{
 };
 use kiln_registry::{BlobSource, BlobUpload, Direction, RegistryClient, Repository};
 
-use super::store::{BlobLocation, CachedStep, Store};
+use super::store::{BlobLocation, CachedLayer, CachedStep, Store};
 use super::{CacheKey, Error};
 use crate::warm::stamp;
 
@@ -104,9 +105,9 @@ impl RegistryStore {
         let ManifestOrIndex::Manifest(manifest) = fetched.parsed else {
             return Err(self.not_an_entry(key, "it is an index"));
         };
-        let [layer] = manifest.layers.as_slice() else {
-            return Err(self.not_an_entry(key, "it does not have exactly one layer"));
-        };
+        if manifest.layers.len() > 1 {
+            return Err(self.not_an_entry(key, "it has more than one layer"));
+        }
         let bytes = self
             .client
             .read_blob(
@@ -119,9 +120,9 @@ impl RegistryStore {
             .map_err(self.error("read the config", key))?;
         let config = ConfigFile::parse(&bytes)
             .map_err(|_| self.not_an_entry(key, "its config is not an image config"))?;
-        let [diff_id] = config.rootfs.diff_ids.as_slice() else {
-            return Err(self.not_an_entry(key, "its config does not have exactly one diff ID"));
-        };
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(self.not_an_entry(key, "its config's diff IDs do not match its layers"));
+        }
         let fresh = config
             .created
             .as_deref()
@@ -130,10 +131,17 @@ impl RegistryStore {
         if !fresh {
             return Ok(None);
         }
+        let layer = manifest
+            .layers
+            .first()
+            .zip(config.rootfs.diff_ids.first())
+            .map(|(descriptor, diff_id)| CachedLayer {
+                descriptor: descriptor.clone(),
+                diff_id: diff_id.clone(),
+                blob: BlobLocation::Registry(self.repo.clone()),
+            });
         Ok(Some(CachedStep {
-            layer: layer.clone(),
-            diff_id: diff_id.clone(),
-            blob: BlobLocation::Registry(self.repo.clone()),
+            layer,
             config_delta: config.config,
         }))
     }
@@ -145,12 +153,19 @@ impl RegistryStore {
         step: &CachedStep,
         now: SystemTime,
     ) -> Result<(), Error> {
-        let BlobLocation::File(path) = &step.blob else {
-            return Err(Error::ForeignBlob {
-                key: key.to_string(),
-                blob: format!("{:?}", step.blob),
-                store: format!("cache repository {}", self.repo),
-            });
+        let path = match &step.layer {
+            Some(CachedLayer {
+                blob: BlobLocation::File(path),
+                ..
+            }) => Some(path),
+            Some(layer) => {
+                return Err(Error::ForeignBlob {
+                    key: key.to_string(),
+                    blob: format!("{:?}", layer.blob),
+                    store: format!("cache repository {}", self.repo),
+                });
+            }
+            None => None,
         };
         let created = stamp::format(now);
         let mut config = ConfigFile::new(&self.platform);
@@ -160,30 +175,34 @@ impl RegistryStore {
             diff_ids: Vec::new(),
         };
         config.config = step.config_delta.clone();
-        config.push_layer(
-            step.diff_id.clone(),
-            History {
-                created: Some(created),
-                created_by: Some(format!("kiln cache {}", key.digest())),
-                ..History::default()
-            },
-        );
+        let history = History {
+            created: Some(created),
+            created_by: Some(format!("kiln cache {}", key.digest())),
+            ..History::default()
+        };
+        let mut blobs = Vec::new();
+        let mut layers = Vec::new();
+        match (&step.layer, path) {
+            (Some(layer), Some(path)) => {
+                config.push_layer(layer.diff_id.clone(), history);
+                blobs.push(BlobUpload {
+                    digest: layer.descriptor.digest.clone(),
+                    size: layer.descriptor.size,
+                    source: BlobSource::File(path.clone()),
+                    mount_from: Vec::new(),
+                });
+                layers.push(layer.descriptor.clone());
+            }
+            _ => config.push_empty_step(history),
+        }
         let config_bytes = config.to_json();
         let config_desc = Descriptor::of(MediaType::config(Family::Oci), &config_bytes);
-        let blobs = [
-            BlobUpload {
-                digest: step.layer.digest.clone(),
-                size: step.layer.size,
-                source: BlobSource::File(path.clone()),
-                mount_from: Vec::new(),
-            },
-            BlobUpload {
-                digest: config_desc.digest.clone(),
-                size: config_desc.size,
-                source: BlobSource::Bytes(config_bytes.into()),
-                mount_from: Vec::new(),
-            },
-        ];
+        blobs.push(BlobUpload {
+            digest: config_desc.digest.clone(),
+            size: config_desc.size,
+            source: BlobSource::Bytes(config_bytes.into()),
+            mount_from: Vec::new(),
+        });
         // One at a time: `push_blobs`' future is not provably `Send` here, and the config is
         // small.
         for blob in &blobs {
@@ -192,7 +211,7 @@ impl RegistryStore {
                 .await
                 .map_err(self.error("push the layer and config", key))?;
         }
-        let manifest = Manifest::new(Family::Oci, config_desc, vec![step.layer.clone()]);
+        let manifest = Manifest::new(Family::Oci, config_desc, layers);
         let media_type = manifest.media_type();
         self.client
             .put_manifest(

@@ -1,7 +1,7 @@
 //! What a cache store keeps per key, and the [`Store`] trait the executor will use.
 //!
-//! A cached step is the one layer the step made (its descriptor and diff ID, and where its
-//! blob is) and the image config changes the step made. Stores: [`super::LocalStore`] (a
+//! A cached step is the layer the step made, if any (its descriptor and diff ID, and where its
+//! blob is), and the image config changes the step made. Stores: [`super::LocalStore`] (a
 //! directory) and [`super::RegistryStore`] (a repository, one image per key).
 //!
 //! Probing takes all the keys of a build at once and answers each on its own: a failed or
@@ -27,14 +27,22 @@ pub enum BlobLocation {
     Registry(Repository),
 }
 
-/// What a step made, as a store keeps it.
+/// The layer a step made.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CachedStep {
+pub struct CachedLayer {
     /// The layer as it goes in the manifest: media type, digest, size.
-    pub layer: Descriptor,
+    pub descriptor: Descriptor,
     /// The uncompressed layer's digest, for the config's `rootfs.diff_ids`.
     pub diff_id: DiffId,
     pub blob: BlobLocation,
+}
+
+/// What a step made, as a store keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedStep {
+    /// The step's layer; `None` for a step that changed no file (its history entry is then
+    /// an `empty_layer`), which is cached too so that a rebuild needs no filesystem for it.
+    pub layer: Option<CachedLayer>,
     /// The fields of the image config's `config` the step set (`Env`, `WorkingDir`, ...);
     /// unset fields are left as they are.
     pub config_delta: Config,
@@ -50,7 +58,7 @@ pub trait Store: Send + Sync {
     fn get(&self, key: &CacheKey)
     -> impl Future<Output = Result<Option<CachedStep>, Error>> + Send;
 
-    /// Keeps `step` under `key`. `step.blob` must be a file: the layer the step just wrote.
+    /// Keeps `step` under `key`. Its layer's blob must be a file: the layer the step just wrote.
     fn put(
         &self,
         key: &CacheKey,

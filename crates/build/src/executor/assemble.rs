@@ -52,6 +52,7 @@ pub(super) fn assemble(target: DoneStage, options: &BuildOptions) -> BuiltImage 
         layers,
         new_layers,
         timings: Vec::new(),
+        cache: Vec::new(),
         uploads: None,
         removals: Removals::default(),
     }
@@ -90,6 +91,7 @@ mod tests {
             run_mounts: RunMountOptions::default(),
             push_to: Vec::new(),
             events: Events::none(),
+            layer_cache: None,
         }
     }
 

@@ -1,9 +1,10 @@
 //! Where a stage starts: its base image's config and layer blobs, and its rootfs.
 //!
-//! Owns fetching a base image (the `--cache-dir` layout first, as Kaniko's executor does, then
-//! the registry, for the stage's platform) into [`StageImage`]: the config and one blob file
-//! per layer, downloaded once into the build's work area so that extraction, the tarball and
-//! OCI-layout outputs and uploads to another registry all read the same verified file. Owns
+//! Owns resolving a base image (the `--cache-dir` layout first, as Kaniko's executor does, then
+//! the registry, for the stage's platform) into [`StageImage`]: the config and one blob path
+//! per layer, downloaded ([`fetch`]) once into the build's work area when first needed, so
+//! that extraction, the tarball and OCI-layout outputs and uploads to another registry all
+//! read the same verified file, and a build that needs none of them downloads nothing. Owns
 //! materialising a stage's rootfs by extracting those blobs in order: into a directory of the
 //! work area, or into `/` itself with the in-place ignore list (`--isolation=none`).
 //!
@@ -43,10 +44,14 @@ pub struct StageImage {
 pub struct Pulled {
     pub image: StageImage,
     pub config: ConfigFile,
+    /// The manifest's digest: what the stage's cache keys start from.
+    pub digest: kiln_oci::Digest,
 }
 
-/// Fetches `reference` for `platform`: from `cache` when it holds a fresh entry, else from
-/// the registry, downloading the layers into `blob_dir`.
+/// Resolves `reference` for `platform`: from `cache` when it holds a fresh entry, else from
+/// the registry. Only the manifest and config are read; the layers are downloaded into
+/// `blob_dir` by [`fetch`] once something needs their bytes (extraction, a local output, a
+/// push that cannot mount them), so a build that needs no base filesystem downloads none.
 pub fn pull(
     reference: &Reference,
     platform: &Platform,
@@ -89,6 +94,7 @@ pub fn pull(
             return Ok(Pulled {
                 image: StageImage { family, layers },
                 config,
+                digest: cached.image.manifest().digest(),
             });
         }
     }
@@ -107,10 +113,6 @@ pub fn pull(
         image: image_name.clone(),
         source,
     })?;
-    std::fs::create_dir_all(blob_dir).map_err(|source| Error::Io {
-        path: blob_dir.to_owned(),
-        source,
-    })?;
     let layers: Vec<LayerBlob> = remote
         .layers()
         .iter()
@@ -120,20 +122,6 @@ pub fn pull(
             source: Some(remote.source.clone()),
         })
         .collect();
-    let missing: Vec<_> = layers
-        .iter()
-        .filter(|l| !l.path.exists())
-        .map(|l| {
-            (
-                l.descriptor.digest.clone(),
-                Some(l.descriptor.size),
-                l.path.clone(),
-            )
-        })
-        .collect();
-    runtime
-        .block_on(registry.download_blobs(&remote.source, missing))
-        .map_err(pull_error)?;
     let family = remote
         .manifest
         .media_type()
@@ -142,7 +130,57 @@ pub fn pull(
     Ok(Pulled {
         image: StageImage { family, layers },
         config,
+        digest: remote.manifest.digest(),
     })
+}
+
+/// Downloads the blobs of `layers` that are not on disk yet from the repository each came
+/// from, in parallel, each verified against its digest.
+pub fn fetch(
+    layers: &[LayerBlob],
+    registry: &RegistryClient,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(), Error> {
+    let mut by_repo: Vec<(Repository, Vec<_>)> = Vec::new();
+    for layer in layers.iter().filter(|l| !l.path.exists()) {
+        let Some(repo) = &layer.source else {
+            return Err(Error::Io {
+                path: layer.path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("layer {} is neither on disk nor in a registry", layer.descriptor.digest),
+                ),
+            });
+        };
+        if let Some(dir) = layer.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let item = (
+            layer.descriptor.digest.clone(),
+            Some(layer.descriptor.size),
+            layer.path.clone(),
+        );
+        match by_repo.iter_mut().find(|(r, _)| r == repo) {
+            Some((_, items)) => {
+                if !items.contains(&item) {
+                    items.push(item);
+                }
+            }
+            None => by_repo.push((repo.clone(), vec![item])),
+        }
+    }
+    for (repo, items) in by_repo {
+        runtime
+            .block_on(registry.download_blobs(&repo, items))
+            .map_err(|source| Error::Pull {
+                image: repo.to_string(),
+                source: Box::new(source),
+            })?;
+    }
+    Ok(())
 }
 
 /// Creates `rootfs` (empty) and extracts `layers` into it, in order, reporting each layer to
@@ -162,7 +200,7 @@ pub fn materialize(
         std::fs::remove_dir_all(rootfs).map_err(io(rootfs))?;
     }
     std::fs::create_dir_all(rootfs).map_err(io(rootfs))?;
-    extract(stage, layers, rootfs, IgnoreList::new(), events)
+    extract_reporting(stage, layers, rootfs, IgnoreList::new(), events)
 }
 
 /// Extracts `layers` into `/` itself, in order, skipping what `ignore` covers: an in-place
@@ -173,12 +211,21 @@ pub fn materialize_in_place(
     ignore: &IgnoreList,
     events: &Events,
 ) -> Result<(kiln_fs::resolve::Root, Placeholders), Error> {
-    extract(stage, layers, Path::new("/"), ignore.clone(), events)
+    extract_reporting(stage, layers, Path::new("/"), ignore.clone(), events)
 }
 
-/// Extracts `layers` in order into the existing `rootfs`, skipping what `ignore` covers and
-/// emitting [`Event::LayerExtracted`] to `events` as each layer is applied.
-fn extract(
+/// Extracts `layers` in order into the existing `rootfs`, skipping what `ignore` covers.
+pub fn extract(
+    stage: &StageRef,
+    layers: &[LayerBlob],
+    rootfs: &Path,
+    ignore: IgnoreList,
+) -> Result<(kiln_fs::resolve::Root, Placeholders), Error> {
+    extract_reporting(stage, layers, rootfs, ignore, &Events::none())
+}
+
+/// [`extract`], emitting [`Event::LayerExtracted`] to `events` as each layer is applied.
+pub fn extract_reporting(
     stage: &StageRef,
     layers: &[LayerBlob],
     rootfs: &Path,

@@ -23,6 +23,8 @@
 
 mod assemble;
 pub mod base;
+mod cache_steps;
+pub mod cached;
 mod error;
 mod files;
 mod inplace;
@@ -43,6 +45,7 @@ use kiln_registry::RegistryClient;
 use kiln_sandbox::{Isolation, Sandbox};
 
 pub use base::{LayerBlob, StageImage};
+pub use cached::{CacheOutcome, CacheStore, LayerCacheOptions};
 pub use error::Error;
 pub use files::ContextDir;
 pub use inplace::InPlace;
@@ -85,6 +88,8 @@ pub struct BuildOptions {
     pub push_to: Vec<Reference>,
     /// Where progress events go.
     pub events: Events,
+    /// `--cache`: the layer cache, when on.
+    pub layer_cache: Option<LayerCacheOptions>,
 }
 
 /// The target stage's image, its blobs on disk.
@@ -97,6 +102,8 @@ pub struct BuiltImage {
     pub new_layers: usize,
     /// Each step that ran, as its header names it, and how long it took.
     pub timings: Vec<(String, std::time::Duration)>,
+    /// With `--cache`: how each step that writes layers went with the cache, by header.
+    pub cache: Vec<(String, CacheOutcome)>,
     /// The layer uploads started during the build, when it pushes.
     pub uploads: Option<Uploads>,
     /// Removals of stage filesystems that may still run: wait for them before removing
@@ -114,6 +121,16 @@ impl BuiltImage {
         self.config_bytes.len() as u64
             + self.manifest.to_json().len() as u64
             + self.layers.iter().map(|l| l.descriptor.size).sum::<u64>()
+    }
+
+    /// Downloads the layers that are not on disk (base or cached layers no step needed) for
+    /// the outputs that hold every blob: the tarball and the OCI layout.
+    pub fn fetch_layers(
+        &self,
+        registry: &RegistryClient,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<(), Error> {
+        base::fetch(&self.layers, registry, runtime)
     }
 
     /// The image as the output writers take it.
@@ -136,6 +153,14 @@ struct DoneStage {
     /// Whether its steps wrote no layers (the plan's [`Plan::layers_unused`]): its
     /// filesystem is then only in `rootfs`.
     layerless: bool,
+}
+
+/// Where a stage's filesystem goes when a step first needs it.
+struct StageFs<'a> {
+    stage: &'a crate::StageRef,
+    dir: &'a Path,
+    /// Whether its steps write layers.
+    layers: bool,
 }
 
 /// Runs the build of `file` (whose text is `source`, for step headers) and returns the
@@ -169,7 +194,21 @@ pub fn build(
         copy_images: files::CopyImages::new(),
         timings: Vec::new(),
         removals: Removals::default(),
+        cache: options
+            .layer_cache
+            .clone()
+            .map(|c| cached::BuildCache::new(c, runtime)),
+        cache_outcomes: Vec::new(),
+        chains: BTreeMap::new(),
+        pulled: BTreeMap::new(),
+        copy_image_digests: BTreeMap::new(),
+        source_digests: BTreeMap::new(),
     };
+    if executor.cache.is_some() {
+        // Every stage writes layers, so that each step can be kept and found again.
+        executor.layers_unused.clear();
+        executor.probe_all();
+    }
     let removals = executor.removals.clone();
     // Where a stage's rootfs lives depends on the mode: decided before the first one opens.
     if let Some((span, stage)) = first_run(file, &plan) {
@@ -177,14 +216,24 @@ pub fn build(
     }
     let total = plan.stages.len();
     for (position, planned) in plan.stages.iter().enumerate() {
-        let done = executor
-            .build_stage(position, total, planned.index)
-            .inspect_err(|_| {
+        let built = executor.build_stage(position, total, planned.index);
+        let done = match built {
+            Ok(done) => done,
+            Err(e) => {
                 uploads.iter().for_each(Uploads::abort);
+                // What the steps before the failure made is kept for the next build.
+                if let Some(cache) = &mut executor.cache {
+                    cache.finish();
+                }
                 removals.wait();
-            })?;
+                return Err(e);
+            }
+        };
         executor.done.insert(planned.index, done);
         executor.remove_unread(position);
+    }
+    if let Some(cache) = &mut executor.cache {
+        cache.finish();
     }
     let target = executor
         .done
@@ -194,6 +243,7 @@ pub fn build(
         })?;
     let mut image = assemble::assemble(target, options);
     image.timings = executor.timings;
+    image.cache = executor.cache_outcomes;
     image.uploads = uploads;
     image.removals = removals;
     Ok(image)
@@ -225,6 +275,17 @@ struct Executor<'a> {
     timings: Vec<(String, std::time::Duration)>,
     /// Stage filesystems being removed.
     removals: Removals,
+    /// The layer cache, with `--cache`.
+    cache: Option<cached::BuildCache>,
+    cache_outcomes: Vec<(String, CacheOutcome)>,
+    /// Where each finished stage's chain of cache keys ended.
+    chains: BTreeMap<usize, cached::Chain>,
+    /// Base images resolved before their stage, by stage index.
+    pulled: BTreeMap<usize, base::Pulled>,
+    /// Manifest digests of the images `COPY --from` names, by reference and platform.
+    copy_image_digests: BTreeMap<String, Digest>,
+    /// The sources digests of COPY and ADD steps, by stage index and step.
+    source_digests: BTreeMap<(usize, usize), Result<Digest, String>>,
 }
 
 impl Executor<'_> {
@@ -251,7 +312,6 @@ impl Executor<'_> {
         total: usize,
         index: usize,
     ) -> Result<DoneStage, Error> {
-        let stage = &self.file.stages[index];
         let planned = self
             .plan
             .stages
@@ -264,44 +324,43 @@ impl Executor<'_> {
         let stage_ref = planned.stage_ref();
         let escape = self.file.escape;
         let target_platform = &self.options.plan.target_platform;
-        let (mut state, mut image) = match &planned.base {
+        let platform = planned
+            .platform
+            .clone()
+            .unwrap_or_else(|| target_platform.clone());
+        let (mut state, mut image, mut chain) = match &planned.base {
             Base::Scratch => (
                 StageState::scratch(stage_ref.clone(), target_platform, escape),
                 StageImage {
                     family: Family::Docker,
                     layers: Vec::new(),
                 },
+                cached::Chain::Scratch,
             ),
             Base::Stage(i) => {
                 let prev = self.done.get(i).ok_or_else(|| Error::Invariant {
                     what: format!("FROM stage {i}, which was not built"),
                 })?;
-                (prev.state.child(stage_ref.clone()), prev.image.clone())
+                let chain = self
+                    .chains
+                    .get(i)
+                    .cloned()
+                    .unwrap_or(cached::Chain::Scratch);
+                (prev.state.child(stage_ref.clone()), prev.image.clone(), chain)
             }
             Base::Image(reference) => {
-                let platform = planned
-                    .platform
-                    .clone()
-                    .unwrap_or_else(|| target_platform.clone());
-                let image = reference.to_string();
-                self.options.events.emit(Event::PullStarted { image });
-                let pulled = base::pull(
-                    reference,
-                    &platform,
-                    self.options.cache.as_ref(),
-                    self.registry,
-                    self.runtime,
-                    &self.options.work_dir.join("blobs"),
-                )?;
+                let pulled = match self.pulled.remove(&index) {
+                    Some(pulled) => pulled,
+                    None => self.pull_base(reference, &platform)?,
+                };
                 (
                     StageState::from_image(stage_ref.clone(), pulled.config, escape),
                     pulled.image,
+                    cached::Chain::Image(pulled.digest),
                 )
             }
         };
-        let triggers = state.take_onbuild_triggers();
-        let mut instructions = exec::trigger_instructions(&triggers, &stage_ref, stage.from.span)?;
-        instructions.extend(stage.instructions.iter().cloned());
+        let (instructions, triggers) = self.stage_instructions(&mut state, index)?;
         let needs_fs = instructions.iter().any(|i| {
             matches!(
                 i,
@@ -319,14 +378,20 @@ impl Executor<'_> {
         }) {
             self.isolation(run.span, &stage_ref)?;
         }
-        let mut rootfs = if needs_fs {
-            // In place, / is cleared for the next stage: only layers keep what a stage made.
-            let in_place = self.isolation == Some(Isolation::None);
-            let layers = in_place || !self.layers_unused.contains(&index);
-            Some(self.open_rootfs(&stage_ref, &image, &stage_dir, layers)?)
+        // In place, / is cleared for the next stage: only layers keep what a stage made.
+        let in_place = self.isolation == Some(Isolation::None);
+        let fs = StageFs {
+            stage: &stage_ref,
+            dir: &stage_dir,
+            layers: in_place || !self.layers_unused.contains(&index),
+        };
+        // With the cache, the filesystem is extracted only when a step misses.
+        let mut rootfs = if needs_fs && self.cache.is_none() {
+            Some(self.open_rootfs(fs.stage, &image, fs.dir, fs.layers)?)
         } else {
             None
         };
+        let key_platform = self.key_platform(&platform);
         let steps = instructions.len();
         for (n, instruction) in instructions.iter().enumerate() {
             let step = n + 1;
@@ -345,15 +410,33 @@ impl Executor<'_> {
             });
             let started = std::time::Instant::now();
             let layers_before = image.layers.len();
-            self.step(
-                &mut state,
-                &mut image,
-                rootfs.as_mut(),
-                instruction,
-                step,
-                &prefix,
-                &stage_dir,
-            )?;
+            if self.cache.is_some() {
+                let text = self.key_text(instruction, triggers.get(n));
+                let cached = cache_steps::CachedStepRun {
+                    instruction,
+                    text: &text,
+                    step,
+                    prefix: &prefix,
+                    platform: &key_platform,
+                    fs: &fs,
+                };
+                if let Some(outcome) =
+                    self.cached_step(&mut state, &mut image, &mut rootfs, &mut chain, &cached)?
+                {
+                    tracing::info!("{prefix} {outcome}");
+                    self.cache_outcomes.push((header.clone(), outcome));
+                }
+            } else {
+                self.step(
+                    &mut state,
+                    &mut image,
+                    rootfs.as_mut(),
+                    instruction,
+                    step,
+                    &prefix,
+                    &stage_dir,
+                )?;
+            }
             self.layers_written(&image.layers[layers_before..], &stage_ref, index, step);
             self.options.events.emit(Event::StepFinished {
                 header: header.clone(),
@@ -361,6 +444,7 @@ impl Executor<'_> {
             });
             self.timings.push((header, started.elapsed()));
         }
+        self.chains.insert(index, chain);
         Ok(DoneStage {
             state,
             image,
@@ -368,6 +452,39 @@ impl Executor<'_> {
             layerless: rootfs.as_ref().is_some_and(|r| !r.layers),
             rootfs: rootfs.map(|r| r.path).filter(|p| p != Path::new("/")),
         })
+    }
+
+    /// The base image of a stage, resolved (its layers are downloaded when needed).
+    fn pull_base(
+        &self,
+        reference: &Reference,
+        platform: &kiln_oci::Platform,
+    ) -> Result<base::Pulled, Error> {
+        let image = reference.to_string();
+        self.options.events.emit(Event::PullStarted { image });
+        base::pull(
+            reference,
+            platform,
+            self.options.cache.as_ref(),
+            self.registry,
+            self.runtime,
+            &self.options.work_dir.join("blobs"),
+        )
+    }
+
+    /// The instructions a stage runs: its base's ONBUILD triggers (taken from `state`), then
+    /// its own; and the triggers' text.
+    fn stage_instructions(
+        &self,
+        state: &mut StageState,
+        index: usize,
+    ) -> Result<(Vec<Instruction>, Vec<String>), Error> {
+        let stage = &self.file.stages[index];
+        let triggers = state.take_onbuild_triggers();
+        let mut instructions =
+            exec::trigger_instructions(&triggers, &state.stage, stage.from.span)?;
+        instructions.extend(stage.instructions.iter().cloned());
+        Ok((instructions, triggers))
     }
 
     /// Reports the layers a step wrote and starts uploading those of the target image.
@@ -450,6 +567,7 @@ impl Executor<'_> {
             stage: stage.clone(),
             layers,
         });
+        base::fetch(&image.layers, self.registry, self.runtime)?;
         let (root, placeholders) = match &ignore_list {
             Some(list) => base::materialize_in_place(stage, &image.layers, list, events)?,
             None => base::materialize(stage, &image.layers, &path, events)?,
@@ -482,6 +600,7 @@ impl Executor<'_> {
             ignore,
             placeholders,
             layers: write_layers,
+            holds: image.layers.len(),
         })
     }
 
@@ -527,11 +646,6 @@ impl Executor<'_> {
         stage_dir: &Path,
     ) -> Result<(), Error> {
         let stage = state.stage.clone();
-        let unsupported = |feature: &str| Error::NotSupported {
-            span: instruction.span(),
-            stage: stage.clone(),
-            feature: feature.to_owned(),
-        };
         let layer_dir = self.options.work_dir.join("layers");
         let family = assemble::layer_family(image.family, &self.options.layer);
         let settings = step::LayerSettings {

@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use futures_util::{StreamExt, TryStreamExt};
 use kiln_oci::{Digest, Layout, Reference};
 use kiln_registry::{BlobPushed, BlobSource, BlobUpload, RegistryClient, Repository};
 use tokio::sync::Semaphore;
@@ -113,24 +114,20 @@ impl Uploads {
         let inner = &self.inner;
         let mut tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
         for repo in &inner.repositories {
-            let blob = BlobUpload {
-                digest: layer.descriptor.digest.clone(),
-                size: layer.descriptor.size,
-                source: BlobSource::File(layer.path.clone()),
-                mount_from: mount_sources(layer, repo),
-            };
             let registry = inner.registry.clone();
             let limit = Arc::clone(&inner.limit);
             let events = inner.events.clone();
             let repository = repo.clone();
+            let blob = layer.clone();
             let task = inner.runtime.spawn(async move {
+                let layer = blob;
                 // The semaphore is never closed, so acquiring only waits.
                 let _permit = limit.acquire_owned().await.ok();
-                let outcome = registry.push_blob(&repository, &blob).await?;
+                let outcome = push_layer(&registry, &repository, &layer).await?;
                 events.emit(Event::BlobPushed {
                     repository: repository.to_string(),
-                    digest: blob.digest.clone(),
-                    size: blob.size,
+                    digest: layer.descriptor.digest.clone(),
+                    size: layer.descriptor.size,
                     outcome,
                 });
                 Ok(outcome)
@@ -180,6 +177,41 @@ impl Uploads {
     }
 }
 
+/// Pushes `layer` to `repo`. A layer whose blob is not on disk (a base or cached layer no
+/// step needed the bytes of) is found by `HEAD` or mounted from its source repository; only
+/// when neither works is it downloaded from there and uploaded.
+async fn push_layer(
+    registry: &RegistryClient,
+    repo: &Repository,
+    layer: &LayerBlob,
+) -> Result<BlobPushed, kiln_registry::Error> {
+    let blob = BlobUpload {
+        digest: layer.descriptor.digest.clone(),
+        size: layer.descriptor.size,
+        source: BlobSource::File(layer.path.clone()),
+        mount_from: mount_sources(layer, repo),
+    };
+    if layer.path.exists() {
+        return registry.push_blob(repo, &blob).await;
+    }
+    let first = registry.push_blob(repo, &blob).await;
+    let (Err(error), Some(source)) = (&first, &layer.source) else {
+        return first;
+    };
+    tracing::debug!(blob = %blob.digest, "no mount: downloading it first ({error})");
+    if let Some(dir) = layer.path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|source| kiln_registry::Error::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+    }
+    let item = (blob.digest.clone(), Some(blob.size), layer.path.clone());
+    registry.download_blobs(source, vec![item]).await?;
+    registry.push_blob(repo, &blob).await
+}
+
 /// Repositories of `repo`'s registry that `layer` can be mounted from.
 fn mount_sources(layer: &LayerBlob, repo: &Repository) -> Vec<Repository> {
     layer
@@ -210,34 +242,43 @@ pub fn push(
             destination: repo.to_string(),
             source: Box::new(source),
         };
-        let mut blobs: Vec<BlobUpload> = image
+        let layers: Vec<&LayerBlob> = image
             .layers
             .iter()
             .filter(|layer| !done.contains(&(repo.clone(), layer.descriptor.digest.clone())))
-            .map(|layer| BlobUpload {
+            .collect();
+        let limit = client.options().concurrency.max(1);
+        let pushes = layers.iter().map(|layer| push_layer(&client, repo, layer));
+        let outcomes: Vec<BlobPushed> = runtime
+            .block_on(
+                futures_util::stream::iter(pushes)
+                    .buffered(limit)
+                    .try_collect(),
+            )
+            .map_err(push_error)?;
+        for (layer, outcome) in layers.iter().zip(outcomes) {
+            events.emit(Event::BlobPushed {
+                repository: repo.to_string(),
                 digest: layer.descriptor.digest.clone(),
                 size: layer.descriptor.size,
-                source: BlobSource::File(layer.path.clone()),
-                mount_from: mount_sources(layer, repo),
-            })
-            .collect();
-        blobs.push(BlobUpload {
+                outcome,
+            });
+        }
+        let config = BlobUpload {
             digest: image.manifest.config.digest.clone(),
             size: image.manifest.config.size,
             source: BlobSource::Bytes(image.config_bytes.clone().into()),
             mount_from: Vec::new(),
-        });
-        let outcomes = runtime
-            .block_on(client.push_blobs(repo, &blobs))
+        };
+        let outcome = runtime
+            .block_on(client.push_blob(repo, &config))
             .map_err(push_error)?;
-        for (blob, outcome) in blobs.iter().zip(outcomes) {
-            events.emit(Event::BlobPushed {
-                repository: repo.to_string(),
-                digest: blob.digest.clone(),
-                size: blob.size,
-                outcome,
-            });
-        }
+        events.emit(Event::BlobPushed {
+            repository: repo.to_string(),
+            digest: config.digest.clone(),
+            size: config.size,
+            outcome,
+        });
     }
     let media_type = image.manifest.media_type();
     for dest in destinations {

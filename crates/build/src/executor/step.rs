@@ -41,6 +41,10 @@ pub struct Rootfs {
     /// a `COPY --from` or `RUN --mount from=` source, read from this directory) writes none
     /// and keeps no snapshot: no diff of it is ever taken.
     pub layers: bool,
+    /// How many of the stage image's layers the directory holds: with the cache, a hit adds
+    /// a layer to the image without touching the directory, and the next step that runs
+    /// extracts the rest first.
+    pub holds: usize,
 }
 
 /// The network a RUN gets, or an error for the flags kiln cannot honour: `--security=insecure`
@@ -354,6 +358,7 @@ mod tests {
             ignore,
             placeholders: Default::default(),
             layers: true,
+            holds: 0,
         };
         let process = RunProcess {
             argv: vec!["true".into()],

@@ -74,6 +74,12 @@ impl Placeholders {
         self.owner
     }
 
+    /// Adds what the extraction of later layers onto the same rootfs recorded: its records
+    /// win over the earlier ones of the same path.
+    pub fn extend(&mut self, later: Placeholders) {
+        self.by_path.extend(later.by_path);
+    }
+
     /// Forgets `rel` and what lies under it: a step replaced or removed it.
     pub fn forget(&mut self, rel: &Path) {
         self.by_path.retain(|p, _| !p.starts_with(rel));

@@ -22,6 +22,15 @@ use crate::events::Events;
 /// The images `COPY --from` extracted in this build, by reference and platform.
 pub type CopyImages = BTreeMap<String, PathBuf>;
 
+/// What a `--from` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromTarget {
+    /// An earlier stage, by index.
+    Stage(usize),
+    /// An image reference, as written after expansion.
+    Image(String),
+}
+
 impl Executor<'_> {
     /// `COPY --from`: the earlier stage `word` names (after meta-ARG expansion, by name or
     /// index), its rootfs extracted now if it never was; else the image `word` names.
@@ -31,6 +40,26 @@ impl Executor<'_> {
         span: Span,
         stage: &StageRef,
     ) -> Result<Source, Error> {
+        let path = match self.resolve_from(word, span, stage)? {
+            FromTarget::Stage(index) => self.stage_rootfs(index)?,
+            FromTarget::Image(name) => self.image_rootfs(&name, span, stage)?,
+        };
+        let root = kiln_fs::resolve::Root::open(&path).map_err(|source| Error::Rootfs {
+            stage: stage.clone(),
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
+        Ok(Source::stage(root))
+    }
+
+    /// What `--from=word` names: an earlier stage (by name or index, after meta-ARG
+    /// expansion) or else an image.
+    pub(in super::super) fn resolve_from(
+        &self,
+        word: &str,
+        span: Span,
+        stage: &StageRef,
+    ) -> Result<FromTarget, Error> {
         let global = self.plan.scope.global();
         let name = self
             .file
@@ -49,16 +78,59 @@ impl Executor<'_> {
             .find(|s| s.name.as_deref() == Some(lower.as_str()))
             .map(|s| s.index)
             .or_else(|| name.parse::<usize>().ok().filter(|i| *i < earlier.len()));
-        let path = match index {
-            Some(index) => self.stage_rootfs(index)?,
-            None => self.image_rootfs(&name, span, stage)?,
-        };
-        let root = kiln_fs::resolve::Root::open(&path).map_err(|source| Error::Rootfs {
-            stage: stage.clone(),
-            path: path.clone(),
-            source: Box::new(source),
-        })?;
-        Ok(Source::stage(root))
+        Ok(match index {
+            Some(index) => FromTarget::Stage(index),
+            None => FromTarget::Image(name),
+        })
+    }
+
+    /// The manifest digest of the image `name` for `stage`'s platform, resolved once per
+    /// build (its layers are not downloaded): what the key of a `COPY --from` it starts from.
+    pub(in super::super) fn image_digest(
+        &mut self,
+        name: &str,
+        span: Span,
+        stage: &StageRef,
+    ) -> Result<kiln_oci::Digest, Error> {
+        let (reference, platform) = self.from_image(name, span, stage)?;
+        let key = format!("{reference} {platform}");
+        if let Some(digest) = self.copy_image_digests.get(&key) {
+            return Ok(digest.clone());
+        }
+        let pulled = base::pull(
+            &reference,
+            &platform,
+            self.options.cache.as_ref(),
+            self.registry,
+            self.runtime,
+            &self.options.work_dir.join("blobs"),
+        )?;
+        self.copy_image_digests.insert(key, pulled.digest.clone());
+        Ok(pulled.digest)
+    }
+
+    /// The reference `name` and the platform `stage` copies it for.
+    fn from_image(
+        &self,
+        name: &str,
+        span: Span,
+        stage: &StageRef,
+    ) -> Result<(Reference, kiln_oci::Platform), Error> {
+        let reference =
+            Reference::parse(name).map_err(|source| crate::Error::InvalidReference {
+                span,
+                stage: stage.clone(),
+                name: name.to_owned(),
+                source: Box::new(source),
+            })?;
+        let platform = self
+            .plan
+            .stages
+            .iter()
+            .find(|s| s.index == stage.index)
+            .and_then(|s| s.platform.clone())
+            .unwrap_or_else(|| self.options.plan.target_platform.clone());
+        Ok((reference, platform))
     }
 
     /// The rootfs of the earlier stage `index`, extracted now if no step needed it.
@@ -83,6 +155,7 @@ impl Executor<'_> {
             .join(format!("stage{index}"))
             .join("rootfs");
         let from_ref = done.state.stage.clone();
+        base::fetch(&done.image.layers, self.registry, self.runtime)?;
         base::materialize(&from_ref, &done.image.layers, &path, &Events::none())?;
         done.rootfs = Some(path.clone());
         Ok(path)
@@ -91,20 +164,7 @@ impl Executor<'_> {
     /// The filesystem of the image `name` for `stage`'s platform, pulled and extracted the
     /// first time this build names it.
     fn image_rootfs(&mut self, name: &str, span: Span, stage: &StageRef) -> Result<PathBuf, Error> {
-        let reference =
-            Reference::parse(name).map_err(|source| crate::Error::InvalidReference {
-                span,
-                stage: stage.clone(),
-                name: name.to_owned(),
-                source: Box::new(source),
-            })?;
-        let platform = self
-            .plan
-            .stages
-            .iter()
-            .find(|s| s.index == stage.index)
-            .and_then(|s| s.platform.clone())
-            .unwrap_or_else(|| self.options.plan.target_platform.clone());
+        let (reference, platform) = self.from_image(name, span, stage)?;
         let key = format!("{reference} {platform}");
         if let Some(path) = self.copy_images.get(&key) {
             return Ok(path.clone());
@@ -127,6 +187,7 @@ impl Executor<'_> {
             pulled.image.layers.len(),
             path.display()
         );
+        base::fetch(&pulled.image.layers, self.registry, self.runtime)?;
         base::materialize(stage, &pulled.image.layers, &path, &Events::none())?;
         self.copy_images.insert(key, path.clone());
         Ok(path)
