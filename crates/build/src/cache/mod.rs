@@ -6,7 +6,8 @@
 //! - [`sources`]: the content digest of COPY/ADD sources after `.dockerignore`, by the same code
 //!   that copies them (`kiln_fs::copy::digest`);
 //! - [`store`]: the [`Store`] trait, with a local directory ([`LocalStore`], `--cache-dir`) and
-//!   a registry repository ([`RegistryStore`], `--cache-repo`), probed many keys at a time.
+//!   a registry repository ([`RegistryStore`], `--cache-repo`) and a local OCI image layout
+//!   ([`LayoutStore`], `--cache-repo oci:/path`), probed many keys at a time.
 //!
 //! Does not own: deciding when to use the cache or what a step sees (the executor will compute
 //! the keys with [`key::StepInput`], probe, and then take cached layers or put new ones; it does
@@ -14,6 +15,7 @@
 //! or the base-image cache of `kiln warm` (`crate::warm`), which shares the local directory.
 
 pub mod key;
+pub mod layout;
 pub mod local;
 mod normalise;
 pub mod registry;
@@ -65,6 +67,15 @@ pub enum Error {
         key: String,
         #[source]
         source: Box<kiln_registry::Error>,
+    },
+    /// Shared: one failure to read a layout's `index.json` answers every key of a probe.
+    #[error("cache repository oci:{}: cannot {op} for key {key}", path.display())]
+    Layout {
+        op: &'static str,
+        path: PathBuf,
+        key: String,
+        #[source]
+        source: Arc<kiln_oci::LayoutError>,
     },
     #[error("cache repository {repository}: the image of key {key} is not a cache entry: {reason}")]
     NotAnEntry {
