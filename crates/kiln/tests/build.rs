@@ -5,83 +5,12 @@
 //! and what is refused with a clear error. Tests that need the registry, root and Docker are
 //! ignored unless run with `--include-ignored` after `scripts/testenv up`.
 
-use std::path::Path;
-use std::process::Output;
+use kiln_testsupport::cli::{
+    DockerImage, Kiln, config_of, context, destination, is_pushed, manifest_of, stderr, stdout_of,
+};
+use kiln_testsupport::env;
 
-use assert_cmd::Command;
-use kiln_testsupport::{TestEnv, env};
-use tempfile::TempDir;
-
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-
-/// A build directory holding `dockerfile`, with a kaniko dir inside it.
-fn context(dockerfile: &str) -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile written");
-    dir
-}
-
-/// Runs `kiln build` in `dir` with `args`, plain log lines and a cleared environment.
-fn build(dir: &Path, args: &[&str]) -> Output {
-    let kaniko = dir.join("kaniko");
-    let out = Command::new(KILN)
-        .env_clear()
-        .args(["build", "--log-format=text", "--context"])
-        .arg(dir)
-        .arg("--dockerfile")
-        .arg(dir.join("Dockerfile"))
-        .arg("--kaniko-dir")
-        .arg(&kaniko)
-        .args(args)
-        .output()
-        .expect("kiln runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A repository name unique to this test run.
-fn destination(env: &TestEnv, name: &str) -> String {
-    format!(
-        "{}/kiln-build-{name}-{}:test",
-        env.registry,
-        std::process::id()
-    )
-}
-
-fn tool(program: &str, args: &[&str]) -> Output {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    eprintln!(
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout_of(program: &str, args: &[&str]) -> String {
-    let out = tool(program, args);
-    assert!(out.status.success(), "{program} {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn config_of(image: &str) -> serde_json::Value {
-    let text = stdout_of(
-        "skopeo",
-        &[
-            "inspect",
-            "--tls-verify=false",
-            "--config",
-            &format!("docker://{image}"),
-        ],
-    );
-    serde_json::from_str(&text).expect("config is json")
-}
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
 #[test]
 #[ignore = "needs the test environment"]
@@ -95,11 +24,11 @@ fn env_workdir_and_run_are_pushed_and_run_under_docker() {
          CMD [\"cat\", \"/hello\"]\n",
         env.registry
     ));
-    let dest = destination(&env, "run");
+    let dest = destination(&env, "build", "run");
     let digest_file = dir.path().join("digest");
     let name_file = dir.path().join("name");
     let tag_file = dir.path().join("tag");
-    let out = build(
+    let out = KILN.build(
         dir.path(),
         &[
             "--destination",
@@ -151,13 +80,11 @@ fn env_workdir_and_run_are_pushed_and_run_under_docker() {
     assert_eq!(with_layer, layers.len());
     assert_eq!(layers.len(), 3, "base, WORKDIR and RUN");
 
-    let pulled = tool("docker", &["pull", &dest]);
-    assert!(pulled.status.success());
-    assert_eq!(stdout_of("docker", &["run", "--rm", &dest]), "hi\n");
+    let image = DockerImage::pull(&dest);
+    assert_eq!(image.run(&[]), "hi\n");
     let checks = "stat -c %a /app; test ! -e /bin/zcat && echo gone; pwd";
-    let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", checks]);
+    let got = image.sh(checks);
     assert_eq!(got, "700\ngone\n/app\n");
-    tool("docker", &["rmi", &dest]);
 }
 
 #[test]
@@ -168,9 +95,9 @@ fn no_push_tar_path_is_loaded_by_docker() {
         "FROM {}/busybox:latest\nRUN echo from-tarball > /t\nCMD [\"cat\", \"/t\"]\n",
         env.registry
     ));
-    let dest = destination(&env, "tarball");
+    let dest = destination(&env, "build", "tarball");
     let tar = dir.path().join("image.tar");
-    let out = build(
+    let out = KILN.build(
         dir.path(),
         &[
             "--no-push",
@@ -181,18 +108,9 @@ fn no_push_tar_path_is_loaded_by_docker() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let inspect = tool(
-        "skopeo",
-        &["inspect", "--tls-verify=false", &format!("docker://{dest}")],
-    );
-    assert!(!inspect.status.success(), "--no-push pushed the image");
-    let loaded = stdout_of("docker", &["load", "-i", tar.to_str().expect("utf-8")]);
-    assert!(loaded.contains(&dest), "{loaded}");
-    assert_eq!(
-        stdout_of("docker", &["run", "--rm", &dest]),
-        "from-tarball\n"
-    );
-    tool("docker", &["rmi", &dest]);
+    assert!(!is_pushed(&dest), "--no-push pushed the image");
+    let image = DockerImage::load(&tar, &dest);
+    assert_eq!(image.run(&[]), "from-tarball\n");
 }
 
 #[test]
@@ -203,16 +121,12 @@ fn a_failing_run_gives_its_exit_code_and_pushes_nothing() {
         "FROM {}/busybox:latest\nRUN echo before > /before\nRUN exit 7\n",
         env.registry
     ));
-    let dest = destination(&env, "failing");
-    let out = build(dir.path(), &["--destination", &dest]);
+    let dest = destination(&env, "build", "failing");
+    let out = KILN.build(dir.path(), &["--destination", &dest]);
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert!(stderr(&out).contains("exit 7"), "{}", stderr(&out));
     assert!(stderr(&out).contains("3:1: stage 0"), "{}", stderr(&out));
-    let inspect = tool(
-        "skopeo",
-        &["inspect", "--tls-verify=false", &format!("docker://{dest}")],
-    );
-    assert!(!inspect.status.success(), "a failed build pushed its tag");
+    assert!(!is_pushed(&dest), "a failed build pushed its tag");
 }
 
 #[test]
@@ -230,8 +144,8 @@ fn a_stage_built_from_an_earlier_stage_keeps_its_files_and_config() {
          CMD [\"cat\", \"/two\"]\n",
         env.registry
     ));
-    let dest = destination(&env, "stages");
-    let out = build(dir.path(), &["--destination", &dest]);
+    let dest = destination(&env, "build", "stages");
+    let out = KILN.build(dir.path(), &["--destination", &dest]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("[stage 2/2] step 1/4: RUN cat /one"));
     let config = config_of(&dest);
@@ -240,12 +154,11 @@ fn a_stage_built_from_an_earlier_stage_keeps_its_files_and_config() {
         Some(4),
         "base, first stage's RUN, second stage's RUN and WORKDIR"
     );
-    assert!(tool("docker", &["pull", &dest]).status.success());
-    assert_eq!(stdout_of("docker", &["run", "--rm", &dest]), "one\nyes\n");
+    let image = DockerImage::pull(&dest);
+    assert_eq!(image.run(&[]), "one\nyes\n");
     let owners = "stat -c '%n %u' /home/nobody /home/nobody/work";
-    let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", owners]);
+    let got = image.sh(owners);
     assert_eq!(got, "/home/nobody 65534\n/home/nobody/work 65534\n");
-    tool("docker", &["rmi", &dest]);
 }
 
 #[test]
@@ -263,7 +176,7 @@ fn copy_from_the_context_is_owned_by_root_unless_chown_says_otherwise() {
     std::fs::write(dir.path().join("hello.txt"), "hello\n").expect("file written");
     std::fs::write(dir.path().join(".dockerignore"), "ignored.txt\n").expect("ignore written");
     std::fs::write(dir.path().join("ignored.txt"), "no\n").expect("file written");
-    let out = build(dir.path(), &["--no-push"]);
+    let out = KILN.build(dir.path(), &["--no-push"]);
     assert!(!out.status.success(), ".dockerignore'd source was copied");
     assert!(
         stderr(&out).contains("5:1: stage 0: cannot copy"),
@@ -282,14 +195,13 @@ fn copy_from_the_context_is_owned_by_root_unless_chown_says_otherwise() {
         ),
     )
     .expect("Dockerfile written");
-    let dest = destination(&env, "copy");
-    let out = build(dir.path(), &["--destination", &dest]);
+    let dest = destination(&env, "build", "copy");
+    let out = KILN.build(dir.path(), &["--destination", &dest]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(tool("docker", &["pull", &dest]).status.success());
+    let image = DockerImage::pull(&dest);
     let checks = "cat /srv/hello.txt; stat -c '%u:%g %a' /srv/hello.txt /owned";
-    let got = stdout_of("docker", &["run", "--rm", &dest, "sh", "-c", checks]);
+    let got = image.sh(checks);
     assert_eq!(got, "hello\n0:0 644\n65534:65534 600\n");
-    tool("docker", &["rmi", &dest]);
 }
 
 #[test]
@@ -306,15 +218,11 @@ fn copy_from_an_earlier_stage_by_name_and_index() {
          CMD [\"cat\", \"/app/artifact\", \"/again/artifact\"]\n",
         reg = env.registry
     ));
-    let dest = destination(&env, "copy-from");
-    let out = build(dir.path(), &["--destination", &dest]);
+    let dest = destination(&env, "build", "copy-from");
+    let out = KILN.build(dir.path(), &["--destination", &dest]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(tool("docker", &["pull", &dest]).status.success());
-    assert_eq!(
-        stdout_of("docker", &["run", "--rm", &dest]),
-        "built\nbuilt\n"
-    );
-    tool("docker", &["rmi", &dest]);
+    let image = DockerImage::pull(&dest);
+    assert_eq!(image.run(&[]), "built\nbuilt\n");
 }
 
 #[test]
@@ -327,7 +235,7 @@ fn zstd_layers_make_an_oci_image_in_the_layout() {
     ));
     let layout = dir.path().join("layout");
     let layout_arg = layout.to_str().expect("utf-8 path");
-    let out = build(
+    let out = KILN.build(
         dir.path(),
         &[
             "--no-push",
@@ -337,11 +245,7 @@ fn zstd_layers_make_an_oci_image_in_the_layout() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let raw = stdout_of(
-        "skopeo",
-        &["inspect", "--raw", &format!("oci:{layout_arg}")],
-    );
-    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest is json");
+    let manifest = manifest_of(&format!("oci:{layout_arg}"));
     assert_eq!(
         manifest["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"
@@ -378,13 +282,9 @@ fn a_run_layer_holds_only_what_the_command_changed() {
     ));
     let layout = dir.path().join("layout");
     let layout_arg = layout.to_str().expect("utf-8 path");
-    let out = build(dir.path(), &["--no-push", "--oci-layout-path", layout_arg]);
+    let out = KILN.build(dir.path(), &["--no-push", "--oci-layout-path", layout_arg]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let raw = stdout_of(
-        "skopeo",
-        &["inspect", "--raw", &format!("oci:{layout_arg}")],
-    );
-    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest is json");
+    let manifest = manifest_of(&format!("oci:{layout_arg}"));
     let digest = manifest["layers"]
         .as_array()
         .and_then(|l| l.last())
@@ -412,8 +312,8 @@ fn onbuild_triggers_of_the_parent_stage_run_first_and_heredocs_feed_the_shell() 
          CMD [\"cat\", \"/trig\", \"/plain\"]\n",
         env.registry
     ));
-    let dest = destination(&env, "onbuild");
-    let out = build(dir.path(), &["--destination", &dest]);
+    let dest = destination(&env, "build", "onbuild");
+    let out = KILN.build(dir.path(), &["--destination", &dest]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("step 1/3: RUN echo triggered > /trig (ONBUILD trigger of the base)"),
@@ -425,12 +325,8 @@ fn onbuild_triggers_of_the_parent_stage_run_first_and_heredocs_feed_the_shell() 
         config["config"]["OnBuild"].is_null(),
         "triggers carried over"
     );
-    assert!(tool("docker", &["pull", &dest]).status.success());
-    assert_eq!(
-        stdout_of("docker", &["run", "--rm", &dest]),
-        "triggered\nplain\n"
-    );
-    tool("docker", &["rmi", &dest]);
+    let image = DockerImage::pull(&dest);
+    assert_eq!(image.run(&[]), "triggered\nplain\n");
 }
 
 #[test]
@@ -447,21 +343,17 @@ fn heredoc_with_a_shebang_runs_as_a_script_on_a_base_without_dev() {
          CMD [\"cat\", \"/script\"]\n",
         env.registry
     ));
-    let dest = destination(&env, "shebang");
-    let out = build(dir.path(), &["--destination", &dest]);
+    let dest = destination(&env, "build", "shebang");
+    let out = KILN.build(dir.path(), &["--destination", &dest]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(tool("docker", &["pull", &dest]).status.success());
-    assert_eq!(
-        stdout_of("docker", &["run", "--rm", &dest]),
-        "script /dev/pipes/EOT\n"
-    );
-    tool("docker", &["rmi", &dest]);
+    let image = DockerImage::pull(&dest);
+    assert_eq!(image.run(&[]), "script /dev/pipes/EOT\n");
 }
 
 #[test]
 fn run_security_insecure_is_refused_naming_the_entitlement() {
     let dir = context("FROM scratch\nRUN --security=insecure true\n");
-    let out = build(dir.path(), &["--no-push"]);
+    let out = KILN.build(dir.path(), &["--no-push"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("--allow security.insecure"), "{err}");
