@@ -291,11 +291,14 @@ fn layer_cache(
                 ),
             ));
         }
-        Some(CacheRepo::OciLayout(_)) => {
-            return Err(NotSupported {
-                what: "--cache-repo oci:PATH (a cache in an OCI layout)",
-            }
-            .into());
+        Some(CacheRepo::OciLayout(path)) => {
+            stores.push(executor::CacheStore::Layout(
+                kiln_build::cache::LayoutStore::new(
+                    path,
+                    oci_platform(&settings.platform),
+                    cache.ttl,
+                ),
+            ));
         }
         None => {}
     }

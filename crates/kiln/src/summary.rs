@@ -1,7 +1,8 @@
 //! The summary printed after a successful build: where the image went and under which
 //! digest, its size, its layers (new and total), the total time and the time of each step,
 //! slowest first (steps that took as long keep the order they ran in), so that what to speed
-//! up is on top.
+//! up is on top; with `--cache`, how many steps hit, missed or were not cached, and why each
+//! one that did not hit did not.
 //!
 //! As text it is a few `info` lines; with `--log-format=json` it is one object
 //! (`"event": "build_summary"`) carrying the same facts as numbers.
@@ -12,7 +13,7 @@
 use std::time::Duration;
 
 use indicatif::HumanBytes;
-use kiln_build::executor::BuiltImage;
+use kiln_build::executor::{BuiltImage, CacheOutcome};
 use serde_json::json;
 use tracing::Level;
 
@@ -30,6 +31,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Each step's header and time, in the order they ran.
     pub steps: Vec<(String, Duration)>,
+    /// With `--cache`: each step that writes layers and how it went with the cache.
+    pub cache: Vec<(String, CacheOutcome)>,
 }
 
 impl Summary {
@@ -42,6 +45,7 @@ impl Summary {
             destinations,
             elapsed,
             steps: image.timings.clone(),
+            cache: image.cache.clone(),
         }
     }
 
@@ -75,6 +79,22 @@ impl Summary {
         for (step, took) in self.slowest_first() {
             lines.push(format!("{:>8.2}s  {step}", took.as_secs_f64()));
         }
+        if !self.cache.is_empty() {
+            let count =
+                |f: fn(&CacheOutcome) -> bool| self.cache.iter().filter(|(_, o)| f(o)).count();
+            lines.push(format!(
+                "layer cache: {} hit, {} missed, {} not cached",
+                count(|o| matches!(o, CacheOutcome::Hit { .. })),
+                count(|o| matches!(o, CacheOutcome::Miss { .. })),
+                count(|o| matches!(o, CacheOutcome::Skipped { .. })),
+            ));
+        }
+        for (step, outcome) in &self.cache {
+            match outcome {
+                CacheOutcome::Hit { .. } => {}
+                other => lines.push(format!("    {step}: {other}")),
+            }
+        }
         lines
     }
 
@@ -84,6 +104,21 @@ impl Summary {
             .slowest_first()
             .into_iter()
             .map(|(step, took)| json!({"step": step, "seconds": took.as_secs_f64()}))
+            .collect();
+        let cache: Vec<_> = self
+            .cache
+            .iter()
+            .map(|(step, outcome)| match outcome {
+                CacheOutcome::Hit { store } => {
+                    json!({"step": step, "outcome": "hit", "store": store})
+                }
+                CacheOutcome::Miss { reason } => {
+                    json!({"step": step, "outcome": "miss", "reason": reason})
+                }
+                CacheOutcome::Skipped { reason } => {
+                    json!({"step": step, "outcome": "not cached", "reason": reason})
+                }
+            })
             .collect();
         Line {
             level: Level::INFO,
@@ -97,6 +132,7 @@ impl Summary {
                 ("destinations", json!(self.destinations)),
                 ("seconds", json!(self.elapsed.as_secs_f64())),
                 ("steps", json!(steps)),
+                ("cache", json!(cache)),
             ],
             logged: false,
         }
@@ -122,6 +158,7 @@ mod tests {
                 ("[stage 1/1] step 3/4: RUN sleep 3".to_owned(), secs(3_050)),
                 ("[stage 1/1] step 4/4: ENV B=2".to_owned(), secs(0)),
             ],
+            cache: Vec::new(),
         }
     }
 
@@ -182,10 +219,40 @@ mod tests {
                 "step": "[stage 1/1] step 4/4: ENV B=2",
                 "seconds": 0.0
               }
-            ]
+            ],
+            "cache": []
           },
           "target": "kiln::progress"
         }
         "#);
+    }
+
+    #[test]
+    fn with_the_cache_it_counts_hits_and_says_why_the_others_missed() {
+        let mut summary = summary(&[]);
+        summary.cache = vec![
+            (
+                "[stage 1/1] step 1/4: COPY big /big".to_owned(),
+                CacheOutcome::Hit {
+                    store: "cache dir /cache/v1".to_owned(),
+                },
+            ),
+            (
+                "[stage 1/1] step 3/4: RUN sleep 3".to_owned(),
+                CacheOutcome::Miss {
+                    reason: "an ARG or ENV value it sees changed".to_owned(),
+                },
+            ),
+        ];
+        let text = summary.text();
+        let tail = &text[text.len() - 2..];
+        assert_eq!(
+            tail,
+            [
+                "layer cache: 1 hit, 1 missed, 0 not cached",
+                "    [stage 1/1] step 3/4: RUN sleep 3: cache miss: an ARG or ENV value it sees \
+                 changed",
+            ]
+        );
     }
 }

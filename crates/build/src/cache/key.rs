@@ -139,6 +139,15 @@ impl CacheKey {
         }
     }
 
+    /// A key known only by its digest, as a cache entry names another key: it can be the
+    /// parent or `from` of later keys, and explains nothing.
+    pub fn chained(digest: Digest) -> CacheKey {
+        CacheKey {
+            digest,
+            components: Vec::new(),
+        }
+    }
+
     /// The key as `sha256:<hex>`.
     pub fn digest(&self) -> &Digest {
         &self.digest

@@ -15,7 +15,11 @@ use kiln_fs::copy::CopyOp;
 use kiln_fs::snapshot;
 use kiln_oci::Digest;
 
-use super::cached::{self, CacheOutcome, Chain, Kind, KeyParts, StepKey};
+use super::cached::{self, CacheOutcome, Chain, KeyParts, Kind, StepKey};
+
+/// The label a cache entry found by a `COPY --from` step's stage key carries: the step's key
+/// by the content it copied, which the chain goes on from.
+const CONTENT_KEY_LABEL: &str = "dev.kiln.cache.content-key";
 use super::step::Rootfs;
 use super::{Error, Executor, StageFs, StageImage, base};
 use crate::exec::{self, StageState};
@@ -94,6 +98,16 @@ impl Executor<'_> {
                 if self.cache.as_ref().is_some_and(|c| c.takes(kind).is_ok()) {
                     keys.push(key.clone());
                 }
+                // After a `COPY --from` a stage, the chain goes on from what it copies,
+                // known only once that stage's files are (or its entry is read).
+                if let Instruction::Copy(copy) = instruction
+                    && let Some(word) = &copy.from
+                    && let Ok(super::files::FromTarget::Stage(_)) =
+                        self.resolve_from(word, copy.from_span, &state.stage)
+                {
+                    complete = false;
+                    break;
+                }
                 if !matches!(
                     instruction,
                     Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_)
@@ -170,23 +184,8 @@ impl Executor<'_> {
         position: (usize, usize),
     ) -> Result<StepKey, Error> {
         let env = state.env();
-        let mut variables: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        for name in kiln_dockerfile::scope::PROXY_ARGS {
-            if let Some(value) = self.plan.build_args.get(*name) {
-                variables.push(((*name).to_owned(), value.clone()));
-            }
-        }
         let image_digest;
-        let mut parts = KeyParts {
-            text,
-            escape: self.file.escape,
-            heredocs: Vec::new(),
-            variables,
-            sources: None,
-            from: None,
-            platform,
-        };
+        let mut parts = self.key_parts(state, text, platform);
         match instruction {
             Instruction::Run(run) => {
                 parts.heredocs = run.heredocs.iter().map(|h| h.content.clone()).collect();
@@ -201,7 +200,12 @@ impl Executor<'_> {
                 }
             }
             Instruction::Copy(copy) => {
-                parts.heredocs = copy.files.heredocs.iter().map(|h| h.content.clone()).collect();
+                parts.heredocs = copy
+                    .files
+                    .heredocs
+                    .iter()
+                    .map(|h| h.content.clone())
+                    .collect();
                 match &copy.from {
                     Some(word) => match self.resolve_from(word, copy.from_span, &state.stage)? {
                         super::files::FromTarget::Stage(i) => match chains.get(&i) {
@@ -213,13 +217,22 @@ impl Executor<'_> {
                             }
                         },
                         super::files::FromTarget::Image(name) => {
-                            image_digest = self.image_digest(&name, copy.from_span, &state.stage)?;
+                            image_digest =
+                                self.image_digest(&name, copy.from_span, &state.stage)?;
                             parts.from = Some(crate::cache::key::FromSource::Image(&image_digest));
                         }
                     },
                     None => {
                         let args = exec::copy_args(state, copy)?;
-                        match self.sources_digest(state, &args, &copy.files, false, copy.parents, text, position) {
+                        match self.sources_digest(
+                            state,
+                            &args,
+                            &copy.files,
+                            false,
+                            copy.parents,
+                            text,
+                            position,
+                        ) {
                             Ok(digest) => parts.sources = Some(digest),
                             Err(why) => return Ok(StepKey::Opaque(why)),
                         }
@@ -227,13 +240,32 @@ impl Executor<'_> {
                 }
             }
             Instruction::Add(add) => {
-                parts.heredocs = add.files.heredocs.iter().map(|h| h.content.clone()).collect();
+                parts.heredocs = add
+                    .files
+                    .heredocs
+                    .iter()
+                    .map(|h| h.content.clone())
+                    .collect();
                 let args = exec::add_args(state, add)?;
-                if args.sources.iter().any(|s| kiln_fs::fetch::is_git(s)) {
-                    return Ok(StepKey::Opaque(
-                        "ADD of a Git repository: its commit is known only once fetched"
-                            .to_owned(),
-                    ));
+                // A Git source counts by the commit its ref names now, asked of the remote
+                // without fetching it.
+                let agent = self
+                    .options
+                    .run_mounts
+                    .ssh
+                    .iter()
+                    .find(|a| a.id == "default")
+                    .map(|a| a.socket.clone());
+                let mut commits = Vec::new();
+                for src in args.sources.iter().filter(|s| kiln_fs::fetch::is_git(s)) {
+                    match super::files::git_commit(src, agent.as_deref()) {
+                        Ok(commit) => commits.push(commit),
+                        Err(e) => {
+                            return Ok(StepKey::Opaque(format!(
+                                "the commit of its Git source cannot be resolved ({e})"
+                            )));
+                        }
+                    }
                 }
                 let urls = args.sources.iter().any(|s| kiln_fs::fetch::is_http(s));
                 if urls && add.checksum.is_none() {
@@ -243,17 +275,78 @@ impl Executor<'_> {
                             .to_owned(),
                     ));
                 }
-                let local = match self.sources_digest(state, &args, &add.files, true, false, text, position) {
+                let local = match self
+                    .sources_digest(state, &args, &add.files, true, false, text, position)
+                {
                     Ok(digest) => digest,
                     Err(why) => return Ok(StepKey::Opaque(why)),
                 };
-                // The checksum is in the instruction text; the expanded value is not when it
-                // comes from an ARG, which is a variable: both are in the key.
-                parts.sources = Some(local);
+                // The checksum is in the instruction text, or comes from an ARG, which is a
+                // variable: both are in the key.
+                parts.sources = Some(match commits.is_empty() {
+                    true => local,
+                    false => Digest::of(format!("{local} {}", commits.join(" ")).as_bytes()),
+                });
             }
             _ => {}
         }
         Ok(StepKey::Known(parts.key(chain)))
+    }
+
+    /// The parts of a key every step has: its text and the variables it sees.
+    fn key_parts<'a>(&self, state: &StageState, text: &'a str, platform: &'a str) -> KeyParts<'a> {
+        let mut variables: Vec<(String, String)> = state.env().into_iter().collect();
+        for name in kiln_dockerfile::scope::PROXY_ARGS {
+            if let Some(value) = self.plan.build_args.get(*name) {
+                variables.push(((*name).to_owned(), value.clone()));
+            }
+        }
+        KeyParts {
+            text,
+            escape: self.file.escape,
+            heredocs: Vec::new(),
+            variables,
+            sources: None,
+            from: None,
+            platform,
+        }
+    }
+
+    /// The copy a COPY or ADD would make, as its sources digest reads it: the owner is left
+    /// out, as it comes from the instruction and the rootfs, which the key has already.
+    fn digest_op(
+        &self,
+        state: &StageState,
+        args: &exec::FileArgs,
+        files: &kiln_dockerfile::instruction::Files,
+        add: bool,
+        parents: bool,
+    ) -> CopyOp {
+        let sources: Vec<String> = args
+            .sources
+            .iter()
+            .filter(|s| !add || !(kiln_fs::fetch::is_http(s) || kiln_fs::fetch::is_git(s)))
+            .cloned()
+            .collect();
+        let mut dest = args.dest.clone();
+        if args.sources.len() + args.heredocs.len() > 1 && !dest.ends_with('/') {
+            dest.push('/');
+        }
+        let workdir = state.config.config.working_dir.clone().unwrap_or_default();
+        CopyOp {
+            sources,
+            dest,
+            workdir: if workdir.is_empty() {
+                "/".into()
+            } else {
+                workdir.into()
+            },
+            chown: None,
+            chmod: args.chmod.clone(),
+            exclude: files.excludes.clone(),
+            parents,
+            add,
+        }
     }
 
     /// The content digest of a COPY or ADD's local sources, once per step; `Err` with the
@@ -286,13 +379,8 @@ impl Executor<'_> {
         parents: bool,
         text: &str,
     ) -> Result<Digest, String> {
-        let locals: Vec<String> = args
-            .sources
-            .iter()
-            .filter(|s| !add || !kiln_fs::fetch::is_http(s))
-            .cloned()
-            .collect();
-        if locals.is_empty() {
+        let op = self.digest_op(state, args, files, add, parents);
+        if op.sources.is_empty() {
             return Ok(Digest::of(b""));
         }
         if self.context_source.is_none() {
@@ -307,28 +395,157 @@ impl Executor<'_> {
         let Some(source) = &self.context_source else {
             return Err("there is no build context".to_owned());
         };
-        let mut dest = args.dest.clone();
-        if args.sources.len() + args.heredocs.len() > 1 && !dest.ends_with('/') {
-            dest.push('/');
-        }
-        let workdir = state.config.config.working_dir.clone().unwrap_or_default();
-        let op = CopyOp {
-            sources: locals,
-            dest,
-            workdir: if workdir.is_empty() { "/".into() } else { workdir.into() },
-            // The owner comes from the instruction and the rootfs, both in the key already.
-            chown: None,
-            chmod: args.chmod.clone(),
-            exclude: files.excludes.clone(),
-            parents,
-            add,
-        };
         let request = crate::cache::sources::Request {
             op: &op,
             instruction: text,
         };
         crate::cache::sources::digest(source, request)
             .map_err(|e| format!("its sources cannot be read before it runs ({e})"))
+    }
+
+    /// `COPY --from` an earlier stage. Its key by the stage's chain is looked up first (a
+    /// hit needs no filesystem at all); otherwise the files it copies are digested in the
+    /// stage's filesystem and the step is looked up by that content key. The chain goes on
+    /// from the content key either way (an entry found by the stage's key names it), so a
+    /// change upstream that leaves the copied files as they were invalidates nothing after.
+    fn copy_from_stage(
+        &mut self,
+        state: &mut StageState,
+        image: &mut StageImage,
+        rootfs: &mut Option<Rootfs>,
+        chain: &mut Chain,
+        run: &CachedStepRun<'_>,
+        by_stage: &StepKey,
+    ) -> Result<Option<CacheOutcome>, Error> {
+        let Instruction::Copy(copy) = run.instruction else {
+            return Err(Error::Invariant {
+                what: "COPY --from a stage without a COPY".to_owned(),
+            });
+        };
+        let position = format!("{}/{}", state.stage.index, run.step);
+        let blob_dir = self.options.work_dir.join("blobs");
+        let takes = self.cache.as_ref().map(|c| c.takes(Kind::Files));
+        if let (StepKey::Known(key), Some(Ok(()))) = (by_stage, takes) {
+            let found = self.cache.as_mut().map(|c| c.lookup(key, &position));
+            if let Some(Ok((hit, store))) = found {
+                let history = self.hit_history(state, run.instruction)?;
+                let content = hit
+                    .config_delta
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(CONTENT_KEY_LABEL))
+                    .and_then(|d| d.parse::<Digest>().ok());
+                cached::apply_hit(
+                    &mut state.config,
+                    &mut image.layers,
+                    &hit,
+                    history,
+                    &blob_dir,
+                );
+                *chain = Chain::Key(match content {
+                    Some(digest) => crate::cache::CacheKey::chained(digest),
+                    None => key.clone(),
+                });
+                return Ok(Some(CacheOutcome::Hit { store }));
+            }
+        }
+        let word = copy.from.as_deref().unwrap_or_default();
+        let source = self.copy_source(word, copy.from_span, &state.stage)?;
+        let args = exec::copy_args(state, copy)?;
+        let op = self.digest_op(state, &args, &copy.files, false, copy.parents);
+        let digest = crate::cache::sources::digest(
+            &source,
+            crate::cache::sources::Request {
+                op: &op,
+                instruction: run.text,
+            },
+        );
+        let content = match digest {
+            Ok(digest) => {
+                let mut parts = self.key_parts(state, run.text, run.platform);
+                parts.heredocs = copy
+                    .files
+                    .heredocs
+                    .iter()
+                    .map(|h| h.content.clone())
+                    .collect();
+                parts.sources = Some(digest);
+                Some(parts.key(chain))
+            }
+            // The copy reports it.
+            Err(_) => None,
+        };
+        let layers_before = image.layers.len();
+        let mut outcome = CacheOutcome::Skipped {
+            reason: "its sources cannot be read".to_owned(),
+        };
+        if let Some(content) = &content {
+            let cache = self.cache.as_mut().ok_or_else(|| Error::Invariant {
+                what: "a cached step without a cache".to_owned(),
+            })?;
+            cache.record(position.clone(), content);
+            outcome = match cache.takes(Kind::Files) {
+                Err(reason) => CacheOutcome::Skipped {
+                    reason: reason.to_owned(),
+                },
+                Ok(()) => match cache.lookup(content, &position) {
+                    Ok((hit, store)) => {
+                        let history = self.hit_history(state, run.instruction)?;
+                        cached::apply_hit(
+                            &mut state.config,
+                            &mut image.layers,
+                            &hit,
+                            history,
+                            &blob_dir,
+                        );
+                        *chain = Chain::Key(content.clone());
+                        return Ok(Some(CacheOutcome::Hit { store }));
+                    }
+                    Err(reason) => CacheOutcome::Miss { reason },
+                },
+            };
+        }
+        self.ensure_rootfs(rootfs, image, run.fs)?;
+        self.step(
+            state,
+            image,
+            rootfs.as_mut(),
+            run.instruction,
+            run.step,
+            run.prefix,
+            run.fs.dir,
+        )?;
+        if let Some(r) = rootfs.as_mut() {
+            r.holds = image.layers.len();
+        }
+        let made = cached::made(
+            &image.layers[layers_before..],
+            &state.config.rootfs.diff_ids,
+        );
+        if let (CacheOutcome::Miss { .. }, Some(content), Some(made), Some(cache)) =
+            (&outcome, &content, made, self.cache.as_mut())
+        {
+            if let StepKey::Known(key) = by_stage {
+                let mut alias = made.clone();
+                alias
+                    .config_delta
+                    .labels
+                    .get_or_insert_with(Default::default)
+                    .insert(CONTENT_KEY_LABEL.to_owned(), content.digest().to_string());
+                cache.put(key, alias);
+            }
+            cache.put(content, made);
+        }
+        *chain = match content {
+            Some(content) => Chain::Key(content),
+            None => Chain::Key(cached::output_key(
+                chain,
+                run.text,
+                &image.layers[layers_before..],
+                run.platform,
+            )),
+        };
+        Ok(Some(outcome))
     }
 
     /// Runs one step through the cache; the outcome for a step that writes layers.
@@ -351,13 +568,28 @@ impl Executor<'_> {
             run.platform,
             (index, run.step),
         )?;
+        if let Instruction::Copy(copy) = run.instruction
+            && let Some(word) = &copy.from
+            && let super::files::FromTarget::Stage(_) =
+                self.resolve_from(word, copy.from_span, &state.stage)?
+        {
+            return self.copy_from_stage(state, image, rootfs, chain, run, &key);
+        }
         let kind = self.kind_of(state, run.instruction);
         let position = format!("{index}/{}", run.step);
         let layers_before = image.layers.len();
         let blob_dir = self.options.work_dir.join("blobs");
         let mut outcome = None;
         if kind == Kind::Metadata {
-            self.step(state, image, None, run.instruction, run.step, run.prefix, run.fs.dir)?;
+            self.step(
+                state,
+                image,
+                None,
+                run.instruction,
+                run.step,
+                run.prefix,
+                run.fs.dir,
+            )?;
         } else {
             let Some(cache) = self.cache.as_mut() else {
                 return Err(Error::Invariant {
@@ -381,7 +613,13 @@ impl Executor<'_> {
             match lookup {
                 Ok((hit, store)) => {
                     let history = self.hit_history(state, run.instruction)?;
-                    cached::apply_hit(&mut state.config, &mut image.layers, &hit, history, &blob_dir);
+                    cached::apply_hit(
+                        &mut state.config,
+                        &mut image.layers,
+                        &hit,
+                        history,
+                        &blob_dir,
+                    );
                     outcome = Some(CacheOutcome::Hit { store });
                 }
                 Err(missed) => {
@@ -431,7 +669,9 @@ impl Executor<'_> {
     ) -> Result<kiln_oci::History, Error> {
         let clock = &self.options.clock;
         Ok(match instruction {
-            Instruction::Run(run) => exec::run::process(state, run, self.plan, |_| None).history(clock),
+            Instruction::Run(run) => {
+                exec::run::process(state, run, self.plan, |_| None).history(clock)
+            }
             Instruction::Copy(copy) => {
                 let args = exec::copy_args(state, copy)?;
                 clock.layer(&kiln_fs::fetch::redact_userinfo(&args.created_by))
@@ -476,13 +716,12 @@ impl Executor<'_> {
         open.placeholders.extend(placeholders);
         open.holds = image.layers.len();
         if open.layers {
-            open.snapshot = snapshot::walk(&open.path, &open.ignore).map_err(|source| {
-                Error::Snapshot {
+            open.snapshot =
+                snapshot::walk(&open.path, &open.ignore).map_err(|source| Error::Snapshot {
                     stage: fs.stage.clone(),
                     step: 0,
                     source: Box::new(source),
-                }
-            })?;
+                })?;
         }
         Ok(())
     }

@@ -31,7 +31,9 @@ use tokio::task::JoinHandle;
 
 use super::base::LayerBlob;
 use crate::cache::key::{self, CacheKey, FromSource, Parent, StepInput};
-use crate::cache::{BlobLocation, CachedLayer, CachedStep, LocalStore, RegistryStore, Store};
+use crate::cache::{
+    BlobLocation, CachedLayer, CachedStep, LayoutStore, LocalStore, RegistryStore, Store,
+};
 
 /// `--cache` and the flags that go with it.
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub enum CacheStore {
     Local(LocalStore),
     /// `--cache-repo` on a registry.
     Registry(RegistryStore),
+    /// `--cache-repo oci:PATH`.
+    Layout(LayoutStore),
 }
 
 impl CacheStore {
@@ -62,6 +66,7 @@ impl CacheStore {
         match self {
             CacheStore::Local(s) => format!("cache dir {}", s.root().display()),
             CacheStore::Registry(s) => format!("cache repository {}", s.repository()),
+            CacheStore::Layout(s) => format!("cache repository oci:{}", s.path().display()),
         }
     }
 
@@ -69,6 +74,7 @@ impl CacheStore {
         match self {
             CacheStore::Local(s) => s.probe(keys).await,
             CacheStore::Registry(s) => s.probe(keys).await,
+            CacheStore::Layout(s) => s.probe(keys).await,
         }
     }
 
@@ -76,6 +82,7 @@ impl CacheStore {
         match self {
             CacheStore::Local(s) => s.get(key).await,
             CacheStore::Registry(s) => s.get(key).await,
+            CacheStore::Layout(s) => s.get(key).await,
         }
     }
 
@@ -83,11 +90,14 @@ impl CacheStore {
         match self {
             CacheStore::Local(s) => s.put(key, step).await,
             CacheStore::Registry(s) => s.put(key, step).await,
+            CacheStore::Layout(s) => s.put(key, step).await,
         }
     }
 
+    /// Whether `--no-push-cache` keeps puts from it: the cache repository, on a registry or
+    /// in a layout, as Kaniko's flag covers both.
     fn is_remote(&self) -> bool {
-        matches!(self, CacheStore::Registry(_))
+        matches!(self, CacheStore::Registry(_) | CacheStore::Layout(_))
     }
 }
 
@@ -164,8 +174,16 @@ impl KeyParts<'_> {
 }
 
 /// The key the chain goes on with after an opaque step: the step's text and what it wrote.
-pub(super) fn output_key(chain: &Chain, text: &str, layers: &[LayerBlob], platform: &str) -> CacheKey {
-    let written: Vec<&str> = layers.iter().map(|l| l.descriptor.digest.as_str()).collect();
+pub(super) fn output_key(
+    chain: &Chain,
+    text: &str,
+    layers: &[LayerBlob],
+    platform: &str,
+) -> CacheKey {
+    let written: Vec<&str> = layers
+        .iter()
+        .map(|l| l.descriptor.digest.as_str())
+        .collect();
     let output = Digest::of(written.join("\n").as_bytes());
     CacheKey::compute(&StepInput {
         parent: chain.parent(),
@@ -184,10 +202,16 @@ pub(super) fn output_key(chain: &Chain, text: &str, layers: &[LayerBlob], platfo
 /// How a step went with the cache, for the log and the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheOutcome {
-    Hit { store: String },
-    Miss { reason: String },
+    Hit {
+        store: String,
+    },
+    Miss {
+        reason: String,
+    },
     /// Not looked up: the reason (a flag, or an input the key cannot see).
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for CacheOutcome {
@@ -313,9 +337,10 @@ impl BuildCache {
         let Some(old) = self.last.steps.get(position) else {
             return "no earlier build of this step is recorded".to_owned();
         };
-        let differs = key.components().iter().find(|(name, digest)| {
-            old.get(*name).is_none_or(|d| d != digest.as_str())
-        });
+        let differs = key
+            .components()
+            .iter()
+            .find(|(name, digest)| old.get(*name).is_none_or(|d| d != digest.as_str()));
         match differs.map(|(name, _)| *name) {
             Some("parent") => "the step before it or the base image changed".to_owned(),
             Some("instruction") => "the instruction changed".to_owned(),

@@ -92,7 +92,7 @@ impl Executor<'_> {
         span: Span,
         stage: &StageRef,
     ) -> Result<kiln_oci::Digest, Error> {
-        let (reference, platform) = self.from_image(name, span, stage)?;
+        let (reference, platform) = self.copied_image(name, span, stage)?;
         let key = format!("{reference} {platform}");
         if let Some(digest) = self.copy_image_digests.get(&key) {
             return Ok(digest.clone());
@@ -110,7 +110,7 @@ impl Executor<'_> {
     }
 
     /// The reference `name` and the platform `stage` copies it for.
-    fn from_image(
+    fn copied_image(
         &self,
         name: &str,
         span: Span,
@@ -164,7 +164,7 @@ impl Executor<'_> {
     /// The filesystem of the image `name` for `stage`'s platform, pulled and extracted the
     /// first time this build names it.
     fn image_rootfs(&mut self, name: &str, span: Span, stage: &StageRef) -> Result<PathBuf, Error> {
-        let (reference, platform) = self.from_image(name, span, stage)?;
+        let (reference, platform) = self.copied_image(name, span, stage)?;
         let key = format!("{reference} {platform}");
         if let Some(path) = self.copy_images.get(&key) {
             return Ok(path.clone());

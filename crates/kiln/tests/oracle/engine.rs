@@ -1,4 +1,4 @@
-//! The reference builder: the machine's Docker Engine.
+//! The reference builder when a Docker Engine answers: its BuildKit, or its classic builder.
 //!
 //! BuildKit is reached through the Engine API (`POST /build?version=2`) with the context sent
 //! as a tar, because the Docker CLI here needs the buildx plugin for BuildKit and Debian ships
@@ -11,38 +11,19 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::case::{Case, Reference};
+use super::case::{Case, EngineBuilder};
+use super::reference::run;
 
-fn run(command: &mut Command) -> Result<String, String> {
-    let out = command
-        .output()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{command:?} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Builds the case's reference image as `tag`. `ctx` is the laid-out context; when the case
-/// names a reference Dockerfile it replaces `ctx/Dockerfile` (kiln has built by then).
+/// Builds the case's reference image as `tag` in the Engine from the laid-out context `ctx`.
 pub fn build(case: &Case, ctx: &Path, tag: &str) -> Result<(), String> {
-    if let Some(file) = &case.reference_dockerfile {
-        std::fs::copy(case.dir.join(file), ctx.join("Dockerfile"))
-            .map_err(|e| format!("{file}: {e}"))?;
-    }
-    if ctx.join(".dockerignore").exists() && case.reference == Reference::BuildKit {
+    if ctx.join(".dockerignore").exists() && case.engine_builder == EngineBuilder::BuildKit {
         return Err(
             "a context with a .dockerignore needs `reference: classic` (the API does not filter)"
                 .into(),
         );
     }
-    match case.reference {
-        Reference::Classic => {
+    match case.engine_builder {
+        EngineBuilder::Classic => {
             let mut command = Command::new("docker");
             command
                 .env("DOCKER_BUILDKIT", "0")
@@ -55,7 +36,7 @@ pub fn build(case: &Case, ctx: &Path, tag: &str) -> Result<(), String> {
             }
             run(command.arg(ctx)).map(drop)
         }
-        Reference::BuildKit => buildkit(case, ctx, tag),
+        EngineBuilder::BuildKit => buildkit(case, ctx, tag),
     }
 }
 
@@ -126,6 +107,17 @@ fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+/// The Engine's version, when `docker version` reaches one.
+pub fn version() -> Option<String> {
+    let out = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !version.is_empty()).then_some(version)
 }
 
 /// `docker save`s `tag` to `tar`.
