@@ -9,9 +9,9 @@
 //!   a registry repository ([`RegistryStore`], `--cache-repo`) and a local OCI image layout
 //!   ([`LayoutStore`], `--cache-repo oci:/path`), probed many keys at a time.
 //!
-//! Does not own: deciding when to use the cache or what a step sees (the executor will compute
-//! the keys with [`key::StepInput`], probe, and then take cached layers or put new ones; it does
-//! not yet, and `--cache` is refused until it does), the `--cache*` flags (the `kiln` binary),
+//! Does not own: deciding when to use the cache or what a step sees (the executor computes the
+//! keys with [`key::StepInput`], probes, and takes cached layers or puts new ones:
+//! `crate::executor::cached`), the `--cache*` flags (the `kiln` binary),
 //! or the base-image cache of `kiln warm` (`crate::warm`), which shares the local directory.
 
 pub mod key;

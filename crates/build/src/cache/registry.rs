@@ -11,7 +11,7 @@
 //! hit may be an expired entry that [`RegistryStore::get`] then reports as a miss.
 //!
 //! Does not own: the registry protocol, auth and retries (`kiln-registry`), or `oci:/path`
-//! cache repositories (a local OCI layout), which are not supported yet.
+//! cache repositories (a local OCI layout: [`super::LayoutStore`]).
 
 use std::time::{Duration, SystemTime};
 
