@@ -505,19 +505,7 @@ impl Executor<'_> {
                 },
             };
         }
-        self.ensure_rootfs(rootfs, image, run.fs)?;
-        self.step(
-            state,
-            image,
-            rootfs.as_mut(),
-            run.instruction,
-            run.step,
-            run.prefix,
-            run.fs.dir,
-        )?;
-        if let Some(r) = rootfs.as_mut() {
-            r.holds = image.layers.len();
-        }
+        self.run_step(state, image, rootfs, run)?;
         let made = cached::made(
             &image.layers[layers_before..],
             &state.config.rootfs.diff_ids,
@@ -623,19 +611,7 @@ impl Executor<'_> {
                     outcome = Some(CacheOutcome::Hit { store });
                 }
                 Err(missed) => {
-                    self.ensure_rootfs(rootfs, image, run.fs)?;
-                    self.step(
-                        state,
-                        image,
-                        rootfs.as_mut(),
-                        run.instruction,
-                        run.step,
-                        run.prefix,
-                        run.fs.dir,
-                    )?;
-                    if let Some(r) = rootfs.as_mut() {
-                        r.holds = image.layers.len();
-                    }
+                    self.run_step(state, image, rootfs, run)?;
                     if let (CacheOutcome::Miss { .. }, StepKey::Known(k)) = (&missed, &key) {
                         let made = cached::made(
                             &image.layers[layers_before..],
@@ -659,6 +635,30 @@ impl Executor<'_> {
             )),
         };
         Ok(outcome)
+    }
+
+    /// Runs a step the cache did not answer, in the stage's filesystem brought up to date.
+    fn run_step(
+        &mut self,
+        state: &mut StageState,
+        image: &mut StageImage,
+        rootfs: &mut Option<Rootfs>,
+        run: &CachedStepRun<'_>,
+    ) -> Result<(), Error> {
+        self.ensure_rootfs(rootfs, image, run.fs)?;
+        self.step(
+            state,
+            image,
+            rootfs.as_mut(),
+            run.instruction,
+            run.step,
+            run.prefix,
+            run.fs.dir,
+        )?;
+        if let Some(r) = rootfs.as_mut() {
+            r.holds = image.layers.len();
+        }
+        Ok(())
     }
 
     /// The history entry of a step taken from the cache, as running it would have written.

@@ -462,6 +462,16 @@ impl Executor<'_> {
     ) -> Result<base::Pulled, Error> {
         let image = reference.to_string();
         self.options.events.emit(Event::PullStarted { image });
+        self.resolve_image(reference, platform)
+    }
+
+    /// `reference` for `platform`, from the cache dir or the registry, its layers to be
+    /// downloaded into the build's blobs when needed.
+    fn resolve_image(
+        &self,
+        reference: &Reference,
+        platform: &kiln_oci::Platform,
+    ) -> Result<base::Pulled, Error> {
         base::pull(
             reference,
             platform,

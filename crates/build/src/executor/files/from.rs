@@ -97,14 +97,7 @@ impl Executor<'_> {
         if let Some(digest) = self.copy_image_digests.get(&key) {
             return Ok(digest.clone());
         }
-        let pulled = base::pull(
-            &reference,
-            &platform,
-            self.options.cache.as_ref(),
-            self.registry,
-            self.runtime,
-            &self.options.work_dir.join("blobs"),
-        )?;
+        let pulled = self.resolve_image(&reference, &platform)?;
         self.copy_image_digests.insert(key, pulled.digest.clone());
         Ok(pulled.digest)
     }
@@ -169,14 +162,7 @@ impl Executor<'_> {
         if let Some(path) = self.copy_images.get(&key) {
             return Ok(path.clone());
         }
-        let pulled = base::pull(
-            &reference,
-            &platform,
-            self.options.cache.as_ref(),
-            self.registry,
-            self.runtime,
-            &self.options.work_dir.join("blobs"),
-        )?;
+        let pulled = self.resolve_image(&reference, &platform)?;
         let path = self
             .options
             .work_dir
