@@ -1,0 +1,925 @@
+//! `kiln build --cache` end to end: each test builds twice or more and checks both the cache
+//! lines of the log (`step N/M: cache hit`, `cache miss: <reason>`, `not cached: <reason>`)
+//! and the image the build pushed. Covered: a fully cached rebuild (nothing extracted or
+//! downloaded, the same layers), what invalidates a step and what does not, whiteouts and
+//! special mode bits taken from the cache, builds sharing one `--cache-dir` at once or killed
+//! in the middle, `--no-push-cache` and `--cache-run-layers=false`.
+//!
+//! Every test has its own repositories (`kiln-cache-<test>-<pid>`, its base image a copy of
+//! busybox under `<that>/base`) and its own `--cache-dir` (a temp dir, or a path that does not
+//! exist for the registry store alone), so tests run in parallel and never share `/cache`.
+//! Needs `scripts/testenv up`, Docker and root.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use kiln_testsupport::cli::{
+    DockerImage, Kiln, config_of, destination, manifest_of, stderr, stdout_of,
+};
+use kiln_testsupport::{RegistryLog, TestEnv, env};
+use tempfile::TempDir;
+
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
+
+/// The first build of a step in a fresh cache.
+const FIRST: &str = "miss: no earlier build of this step is recorded";
+const PARENT: &str = "miss: the step before it or the base image changed";
+const VARIABLES: &str = "miss: an ARG or ENV value it sees changed";
+const SOURCES: &str = "miss: its source files changed";
+
+/// Which layer store a test's cache uses besides the cache repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// `--cache-dir` names an existing directory: its layer store is looked up first.
+    Dir,
+    /// `--cache-dir` names a path that does not exist: the cache repository alone.
+    RepoOnly,
+}
+
+/// One test's context, repositories and cache.
+struct Case {
+    env: TestEnv,
+    ctx: TempDir,
+    _cache_holder: TempDir,
+    cache_dir: PathBuf,
+    /// `kiln-cache-<name>-<pid>`: the destination repository; the base image and the cache
+    /// repository are under it.
+    repository: String,
+    destination: String,
+}
+
+/// One finished build.
+struct Built {
+    log: String,
+    /// `<stage>.<step> hit`, `<stage>.<step> miss: <reason>`, `<stage>.<step> not cached:
+    /// <reason>`, in the order of the log.
+    outcomes: Vec<String>,
+}
+
+impl Case {
+    /// A context holding `dockerfile` (`{base}` replaced by this test's base image) and
+    /// `files`; the base image is a copy of the test registry's busybox.
+    fn new(name: &str, store: Store, dockerfile: &str, files: &[(&str, &str)]) -> Case {
+        let env = env();
+        let destination = destination(&env, "cache", name);
+        let repository = destination
+            .strip_prefix(&format!("{}/", env.registry))
+            .and_then(|r| r.strip_suffix(":test"))
+            .expect("a destination in the test registry")
+            .to_owned();
+        let cache_holder = tempfile::tempdir().expect("temp dir");
+        let cache_dir = match store {
+            Store::Dir => cache_holder.path().to_owned(),
+            Store::RepoOnly => cache_holder.path().join("absent"),
+        };
+        let case = Case {
+            ctx: tempfile::tempdir().expect("temp dir"),
+            _cache_holder: cache_holder,
+            cache_dir,
+            repository,
+            destination,
+            env,
+        };
+        stdout_of(
+            "skopeo",
+            &[
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &format!("docker://{}/busybox:latest", case.env.registry),
+                &format!("docker://{}", case.base()),
+            ],
+        );
+        case.dockerfile(dockerfile);
+        for (name, content) in files {
+            case.write(name, content);
+        }
+        case
+    }
+
+    /// This test's base image.
+    fn base(&self) -> String {
+        format!("{}/{}/base:latest", self.env.registry, self.repository)
+    }
+
+    fn dockerfile(&self, text: &str) {
+        self.write("Dockerfile", &text.replace("{base}", &self.base()));
+    }
+
+    /// Writes the context file `name` (creating its directories), mode 0644.
+    fn write(&self, name: &str, content: &str) {
+        let path = self.ctx.path().join(name);
+        let dir = path.parent().expect("a parent");
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        std::fs::write(&path, content)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        self.chmod(name, 0o644);
+    }
+
+    fn chmod(&self, name: &str, mode: u32) {
+        let path = self.ctx.path().join(name);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    }
+
+    /// The flags every build of this test passes, then `args`.
+    fn args<'a>(&'a self, destination: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec![
+            "--destination",
+            destination,
+            "--cache",
+            "--cache-dir",
+            self.cache_dir.to_str().expect("utf-8 path"),
+        ];
+        all.extend(args);
+        all
+    }
+
+    /// Builds to this test's destination with `args`; the build must succeed.
+    #[track_caller]
+    fn build(&self, args: &[&str]) -> Built {
+        self.build_to(&self.destination, args)
+    }
+
+    #[track_caller]
+    fn build_to(&self, destination: &str, args: &[&str]) -> Built {
+        let out = KILN.build(self.ctx.path(), &self.args(destination, args));
+        built(&out)
+    }
+
+    /// The pushed image in the Docker Engine.
+    fn pull(&self) -> DockerImage {
+        DockerImage::pull(&self.destination)
+    }
+
+    /// Requests the registry answered since `log` was opened for this test's repositories.
+    fn requests(&self, log: &RegistryLog) -> Vec<kiln_testsupport::log::LoggedRequest> {
+        let prefix = format!("/v2/{}/", self.repository);
+        log.requests()
+            .expect("registry log reads")
+            .into_iter()
+            .filter(|r| r.uri.starts_with(&prefix))
+            .collect()
+    }
+
+    fn registry_log(&self) -> RegistryLog {
+        RegistryLog::from_now(&self.env.registry_log).expect("registry log opens")
+    }
+}
+
+#[track_caller]
+fn built(out: &Output) -> Built {
+    let log = stderr(out);
+    assert!(out.status.success(), "the build failed:\n{log}");
+    Built {
+        outcomes: outcomes(&log),
+        log,
+    }
+}
+
+/// The cache line of each step in `log`, as `<stage>.<step> <outcome>`.
+fn outcomes(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|line| {
+            let rest = &line[line.find("[stage ")? + "[stage ".len()..];
+            let (stage, rest) = rest.split_once('/')?;
+            let (_, rest) = rest.split_once("] step ")?;
+            let (step, rest) = rest.split_once('/')?;
+            let (_, what) = rest.split_once(": ")?;
+            let what = if what.starts_with("cache hit (") {
+                "hit".to_owned()
+            } else if let Some(reason) = what.strip_prefix("cache miss: ") {
+                format!("miss: {reason}")
+            } else if let Some(reason) = what.strip_prefix("not cached: ") {
+                format!("not cached: {reason}")
+            } else {
+                return None;
+            };
+            Some(format!("{stage}.{step} {what}"))
+        })
+        .collect()
+}
+
+/// The digest of the pushed `image`.
+fn digest_of(image: &str) -> String {
+    stdout_of(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &format!("docker://{image}"),
+        ],
+    )
+    .trim()
+    .to_owned()
+}
+
+fn layer_digests(manifest: &serde_json::Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["digest"].as_str().expect("digest").to_owned())
+        .collect()
+}
+
+/// The config without its `created` times (the image's and each history entry's).
+fn without_created(mut config: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = config.as_object_mut() {
+        object.remove("created");
+    }
+    if let Some(history) = config["history"].as_array_mut() {
+        for entry in history {
+            if let Some(entry) = entry.as_object_mut() {
+                entry.remove("created");
+            }
+        }
+    }
+    config
+}
+
+/// The sha256 of the file at `path`, as `sha256:<hex>`.
+fn sha256_of(path: &Path) -> String {
+    let out = stdout_of("sha256sum", &[path.to_str().expect("utf-8 path")]);
+    let hex = out
+        .split_whitespace()
+        .next()
+        .expect("sha256sum prints a digest");
+    format!("sha256:{hex}")
+}
+
+/// Checks every entry of the layer store in `cache_dir`: it parses, is named after its key,
+/// and names a blob that is there with the digest and size of its descriptor. Returns how many
+/// entries there are.
+#[track_caller]
+fn check_entries(cache_dir: &Path) -> usize {
+    let dir = cache_dir.join("v1/entries");
+    let mut count = 0;
+    if !dir.exists() {
+        return 0;
+    }
+    for item in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+    {
+        let path = item.expect("entry listed").path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        count += 1;
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let entry: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} is not JSON ({e}):\n{text}", path.display()));
+        let stem = path.file_stem().and_then(|s| s.to_str()).expect("a name");
+        assert_eq!(entry["key"], format!("sha256:{stem}"), "{}", path.display());
+        match (entry.get("layer"), entry.get("diffId")) {
+            (None, None) => {}
+            (Some(layer), Some(_)) => {
+                let digest = layer["digest"].as_str().expect("layer digest");
+                let blob = cache_dir
+                    .join("v1/blobs/sha256")
+                    .join(digest.trim_start_matches("sha256:"));
+                assert!(
+                    blob.is_file(),
+                    "{} names {digest}, which is not there",
+                    path.display()
+                );
+                assert_eq!(sha256_of(&blob), digest, "{}", blob.display());
+                let size = std::fs::metadata(&blob).expect("blob metadata").len();
+                assert_eq!(layer["size"].as_u64(), Some(size), "{}", path.display());
+            }
+            _ => panic!(
+                "{} has a layer without a diff ID or the other way round",
+                path.display()
+            ),
+        }
+    }
+    count
+}
+
+/// A file served over HTTP on 127.0.0.1 for `ADD <url>`, whose content can be changed.
+struct FileServer {
+    url: String,
+    body: Arc<Mutex<Vec<u8>>>,
+}
+
+impl FileServer {
+    fn start(body: &str) -> FileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listening on 127.0.0.1");
+        let port = listener.local_addr().expect("local address").port();
+        let body = Arc::new(Mutex::new(body.as_bytes().to_vec()));
+        let served = Arc::clone(&body);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = served.lock().expect("body lock").clone();
+                let mut response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\
+                     Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                if !head.starts_with(b"HEAD ") {
+                    response.extend(body);
+                }
+                let _ = stream.write_all(&response);
+            }
+        });
+        FileServer {
+            url: format!("http://127.0.0.1:{port}/data.txt"),
+            body,
+        }
+    }
+
+    fn set(&self, body: &str) {
+        *self.body.lock().expect("body lock") = body.as_bytes().to_vec();
+    }
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_fully_cached_rebuild_extracts_and_downloads_nothing_and_gives_the_same_layers() {
+    let case = Case::new(
+        "full",
+        Store::RepoOnly,
+        "FROM {base}\n\
+         RUN echo one > /one\n\
+         COPY f /f\n\
+         WORKDIR /work\n\
+         RUN cat /f /one > both\n\
+         ENV DONE=1\n",
+        &[("f", "from the context\n")],
+    );
+    let copy = ["--cache-copy-layers"];
+    let log = case.registry_log();
+    let first = case.build(&copy);
+    assert_eq!(
+        first.outcomes,
+        [
+            format!("1.1 {FIRST}"),
+            format!("1.2 {FIRST}"),
+            format!("1.3 {FIRST}"),
+            format!("1.4 {FIRST}")
+        ]
+    );
+    let manifest = manifest_of(&format!("docker://{}", case.destination));
+    let config = config_of(&case.destination);
+    let base_layers = layer_digests(&manifest_of(&format!("docker://{}", case.base())));
+    let base_downloads = |log: &RegistryLog| {
+        case.requests(log)
+            .into_iter()
+            .filter(|r| {
+                r.method == "GET" && base_layers.iter().any(|d| r.uri.ends_with(d.as_str()))
+            })
+            .count()
+    };
+    // The first build extracts the base, so the log does show its download.
+    assert!(
+        base_downloads(&log) > 0,
+        "the registry log shows no download of the base layer"
+    );
+
+    let log = case.registry_log();
+    let second = case.build(&copy);
+    assert_eq!(
+        second.outcomes,
+        ["1.1 hit", "1.2 hit", "1.3 hit", "1.4 hit"]
+    );
+    for word in ["extracted layer", "extracting", "pulled "] {
+        assert!(
+            !second.log.contains(word),
+            "a fully cached build says {word:?}:\n{}",
+            second.log
+        );
+    }
+    let rebuilt = manifest_of(&format!("docker://{}", case.destination));
+    let layers = layer_digests(&rebuilt);
+    assert_eq!(layers, layer_digests(&manifest));
+    let wanted: BTreeSet<&String> = layers.iter().chain(&base_layers).collect();
+    let downloads: Vec<_> = case
+        .requests(&log)
+        .into_iter()
+        .filter(|r| r.method == "GET" && wanted.iter().any(|d| r.uri.ends_with(d.as_str())))
+        .collect();
+    assert!(
+        downloads.is_empty(),
+        "the cached build downloaded layers: {downloads:?}"
+    );
+    assert_eq!(
+        without_created(config_of(&case.destination)),
+        without_created(config)
+    );
+    let image = case.pull();
+    assert_eq!(
+        image.sh("cat /work/both; echo $DONE"),
+        "from the context\none\n1\n"
+    );
+    drop(image);
+
+    // With --reproducible, the fully cached rebuild is the same image.
+    let reproducible = ["--cache-copy-layers", "--reproducible"];
+    let clamped = case.build(&reproducible);
+    let platform = "miss: the platform or the layer compression changed";
+    assert_eq!(
+        clamped.outcomes,
+        [
+            format!("1.1 {platform}"),
+            format!("1.2 {PARENT}"),
+            format!("1.3 {PARENT}"),
+            format!("1.4 {PARENT}")
+        ]
+    );
+    let digest = digest_of(&case.destination);
+    let again = case.build(&reproducible);
+    assert_eq!(again.outcomes, ["1.1 hit", "1.2 hit", "1.3 hit", "1.4 hit"]);
+    assert_eq!(digest_of(&case.destination), digest);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_new_base_image_under_the_same_tag_invalidates_every_step() {
+    let case = Case::new(
+        "base",
+        Store::Dir,
+        "FROM {base}\nRUN echo one > /one\nRUN cat /one > /two\n",
+        &[],
+    );
+    let first = case.build(&[]);
+    assert_eq!(
+        first.outcomes,
+        [format!("1.1 {FIRST}"), format!("1.2 {FIRST}")]
+    );
+
+    // Another image under the base's tag: busybox and one file more.
+    let other = tempfile::tempdir().expect("temp dir");
+    let busybox = format!("{}/busybox:latest", case.env.registry);
+    std::fs::write(
+        other.path().join("Dockerfile"),
+        format!("FROM {busybox}\nRUN echo new > /marker\n"),
+    )
+    .expect("Dockerfile written");
+    let out = KILN.build(other.path(), &["--destination", &case.base()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let second = case.build(&[]);
+    assert_eq!(
+        second.outcomes,
+        [format!("1.1 {PARENT}"), format!("1.2 {PARENT}")]
+    );
+    let image = case.pull();
+    assert_eq!(image.sh("cat /marker /two"), "new\none\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_changed_build_arg_invalidates_the_steps_that_see_it_and_those_after() {
+    let case = Case::new(
+        "arg",
+        Store::RepoOnly,
+        "FROM {base}\nRUN echo one > /one\nARG A\nRUN echo $A > /a\nRUN cat /a > /b\n",
+        &[],
+    );
+    case.build(&["--build-arg", "A=x"]);
+    let same = case.build(&["--build-arg", "A=x"]);
+    assert_eq!(same.outcomes, ["1.1 hit", "1.3 hit", "1.4 hit"]);
+    let changed = case.build(&["--build-arg", "A=y"]);
+    assert_eq!(
+        changed.outcomes,
+        [
+            "1.1 hit".to_owned(),
+            format!("1.3 {VARIABLES}"),
+            format!("1.4 {PARENT}")
+        ]
+    );
+    assert_eq!(case.pull().sh("cat /one /b"), "one\ny\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_changed_env_invalidates_the_steps_after_it() {
+    let dockerfile =
+        "FROM {base}\nRUN echo one > /one\nENV GREETING=hello\nRUN echo $GREETING > /g\n";
+    let case = Case::new("env", Store::Dir, dockerfile, &[]);
+    case.build(&[]);
+    case.dockerfile(&dockerfile.replace("hello", "bye"));
+    let changed = case.build(&[]);
+    // The ENV step's own key changed (its instruction), so the next step's parent did.
+    assert_eq!(
+        changed.outcomes,
+        ["1.1 hit".to_owned(), format!("1.3 {PARENT}")]
+    );
+    assert_eq!(case.pull().sh("cat /g; echo $GREETING"), "bye\nbye\n");
+}
+
+const COPY_THEN_RUN: &str = "FROM {base}\nRUN echo one > /one\nCOPY f /f\nRUN cat /f > /g\n";
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_changed_context_file_invalidates_its_copy_and_the_steps_after() {
+    let case = Case::new("content", Store::Dir, COPY_THEN_RUN, &[("f", "old\n")]);
+    case.build(&["--cache-copy-layers"]);
+    case.write("f", "new\n");
+    let changed = case.build(&["--cache-copy-layers"]);
+    assert_eq!(
+        changed.outcomes,
+        [
+            "1.1 hit".to_owned(),
+            format!("1.2 {SOURCES}"),
+            format!("1.3 {PARENT}")
+        ]
+    );
+    assert_eq!(case.pull().sh("cat /f /g"), "new\nnew\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_changed_context_file_mode_invalidates_its_copy() {
+    let case = Case::new("mode", Store::RepoOnly, COPY_THEN_RUN, &[("f", "same\n")]);
+    case.build(&["--cache-copy-layers"]);
+    case.chmod("f", 0o755);
+    let changed = case.build(&["--cache-copy-layers"]);
+    assert_eq!(
+        changed.outcomes,
+        [
+            "1.1 hit".to_owned(),
+            format!("1.2 {SOURCES}"),
+            format!("1.3 {PARENT}")
+        ]
+    );
+    assert_eq!(case.pull().sh("stat -c %a /f; cat /g"), "755\nsame\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_changed_file_that_dockerignore_excludes_invalidates_nothing() {
+    let case = Case::new(
+        "ignored",
+        Store::Dir,
+        "FROM {base}\nCOPY src /app\nRUN ls /app > /listing\n",
+        &[
+            (".dockerignore", "src/ignored.txt\n"),
+            ("src/kept.txt", "kept\n"),
+            ("src/ignored.txt", "v1\n"),
+        ],
+    );
+    case.build(&["--cache-copy-layers"]);
+    case.write("src/ignored.txt", "v2, longer\n");
+    case.chmod("src/ignored.txt", 0o600);
+    let again = case.build(&["--cache-copy-layers"]);
+    assert_eq!(again.outcomes, ["1.1 hit", "1.2 hit"]);
+    assert_eq!(
+        case.pull().sh("cat /listing; ls /app"),
+        "kept.txt\nkept.txt\n"
+    );
+}
+
+const COPY_FROM: &str = "FROM {base} AS build\n\
+                         ARG V=1\n\
+                         ARG W=1\n\
+                         RUN echo $V > /version && echo out-$W > /out\n\
+                         FROM {base}\n\
+                         COPY --from=build /out /out\n\
+                         RUN cat /out > /copy\n";
+
+#[test]
+#[ignore = "needs the test environment"]
+fn copy_from_a_changed_stage_with_the_same_output_still_hits() {
+    let case = Case::new("fromsame", Store::Dir, COPY_FROM, &[]);
+    case.build(&["--cache-copy-layers", "--build-arg", "V=1"]);
+    let changed = case.build(&["--cache-copy-layers", "--build-arg", "V=2"]);
+    // `ARG W` sees V, so the RUN after it has another parent.
+    assert_eq!(
+        changed.outcomes,
+        [
+            format!("1.3 {PARENT}"),
+            "2.1 hit".to_owned(),
+            "2.2 hit".to_owned()
+        ]
+    );
+    assert_eq!(case.pull().sh("cat /copy"), "out-1\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn copy_from_a_stage_whose_output_changed_misses() {
+    let case = Case::new("fromdiff", Store::RepoOnly, COPY_FROM, &[]);
+    case.build(&["--cache-copy-layers", "--build-arg", "W=1"]);
+    let changed = case.build(&["--cache-copy-layers", "--build-arg", "W=2"]);
+    // The step is looked up by the content it copies.
+    assert_eq!(
+        changed.outcomes,
+        [
+            format!("1.3 {VARIABLES}"),
+            format!("2.1 {SOURCES}"),
+            format!("2.2 {PARENT}")
+        ]
+    );
+    assert_eq!(case.pull().sh("cat /copy"), "out-2\n");
+}
+
+#[test]
+#[ignore = "kiln bug: a COPY --from a stage that hits by the stage's key is left out of the records, so the next miss of it says no earlier build is recorded"]
+fn a_copy_from_that_hit_is_recorded_for_the_next_miss_reason() {
+    let case = Case::new("fromrecord", Store::RepoOnly, COPY_FROM, &[]);
+    case.build(&["--cache-copy-layers", "--build-arg", "W=1"]);
+    let same = case.build(&["--cache-copy-layers", "--build-arg", "W=1"]);
+    assert_eq!(same.outcomes, ["1.3 hit", "2.1 hit", "2.2 hit"]);
+    let changed = case.build(&["--cache-copy-layers", "--build-arg", "W=2"]);
+    assert_eq!(
+        changed.outcomes,
+        [
+            format!("1.3 {VARIABLES}"),
+            format!("2.1 {SOURCES}"),
+            format!("2.2 {PARENT}")
+        ]
+    );
+    assert_eq!(case.pull().sh("cat /copy"), "out-2\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn add_of_a_url_is_not_cached_and_the_step_after_it_follows_the_content() {
+    let server = FileServer::start("first\n");
+    let case = Case::new(
+        "url",
+        Store::Dir,
+        &format!(
+            "FROM {{base}}\nRUN echo one > /one\nADD {} /data.txt\nRUN cat /data.txt > /copy\n",
+            server.url
+        ),
+        &[],
+    );
+    let not_cached = "1.2 not cached: ADD of a URL without --checksum: its content is known only once downloaded";
+    let first = case.build(&["--cache-copy-layers"]);
+    assert_eq!(
+        first.outcomes,
+        [
+            format!("1.1 {FIRST}"),
+            not_cached.to_owned(),
+            format!("1.3 {FIRST}")
+        ]
+    );
+    let same = case.build(&["--cache-copy-layers"]);
+    assert_eq!(same.outcomes, ["1.1 hit", not_cached, "1.3 hit"]);
+    server.set("second, longer\n");
+    let changed = case.build(&["--cache-copy-layers"]);
+    assert_eq!(
+        changed.outcomes,
+        [
+            "1.1 hit".to_owned(),
+            not_cached.to_owned(),
+            format!("1.3 {PARENT}")
+        ]
+    );
+    assert_eq!(case.pull().sh("cat /copy"), "second, longer\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_file_deleted_by_a_cached_step_stays_deleted() {
+    let case = Case::new(
+        "whiteout",
+        Store::Dir,
+        "FROM {base}\n\
+         RUN rm /etc/group && echo gone > /marker\n\
+         ARG V\n\
+         RUN test ! -e /etc/group && echo $V > /v\n",
+        &[],
+    );
+    case.build(&["--build-arg", "V=1"]);
+    // The step after the cached one runs on a filesystem with the cached layer extracted.
+    let next_runs = case.build(&["--build-arg", "V=2"]);
+    assert_eq!(
+        next_runs.outcomes,
+        ["1.1 hit".to_owned(), format!("1.3 {VARIABLES}")]
+    );
+    let check = "test ! -e /etc/group && cat /marker /v";
+    assert_eq!(case.pull().sh(check), "gone\n2\n");
+    let all_cached = case.build(&["--build-arg", "V=2"]);
+    assert_eq!(all_cached.outcomes, ["1.1 hit", "1.3 hit"]);
+    assert_eq!(case.pull().sh(check), "gone\n2\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn setuid_setgid_and_sticky_bits_survive_the_cache() {
+    let case = Case::new(
+        "modes",
+        Store::Dir,
+        "FROM {base}\n\
+         RUN touch /suid /sgid && chmod 4755 /suid && chmod 2755 /sgid \
+             && mkdir /shared && chmod 1777 /shared\n\
+         ARG V\n\
+         RUN stat -c %a /suid /sgid /shared > /seen && echo $V > /v\n",
+        &[],
+    );
+    case.build(&["--build-arg", "V=1"]);
+    let next_runs = case.build(&["--build-arg", "V=2"]);
+    assert_eq!(
+        next_runs.outcomes,
+        ["1.1 hit".to_owned(), format!("1.3 {VARIABLES}")]
+    );
+    let modes = "4755\n2755\n1777\n";
+    let image = case.pull();
+    assert_eq!(image.sh("stat -c %a /suid /sgid /shared"), modes);
+    assert_eq!(image.sh("cat /seen"), modes);
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn concurrent_builds_share_one_cache_dir() {
+    let case = Case::new(
+        "concurrent",
+        Store::Dir,
+        "FROM {base}\n\
+         RUN dd if=/dev/urandom of=/r1 bs=1k count=512 2>/dev/null\n\
+         COPY f /f\n\
+         RUN echo two > /two && dd if=/dev/urandom of=/r2 bs=1k count=256 2>/dev/null\n\
+         WORKDIR /w\n\
+         RUN echo done > /w/done\n",
+        &[("f", "shared\n")],
+    );
+    let copy = "--cache-copy-layers";
+    let kaniko = tempfile::tempdir().expect("temp dir");
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let destination = format!("{}/{}/{name}:test", case.env.registry, case.repository);
+            let mut cmd = KILN.command();
+            cmd.args(["build", "--context"])
+                .arg(case.ctx.path())
+                .arg("--dockerfile")
+                .arg(case.ctx.path().join("Dockerfile"))
+                .arg("--kaniko-dir")
+                .arg(kaniko.path().join(name))
+                .arg("--log-format=text")
+                .args(case.args(&destination, &[copy]))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            cmd.spawn().expect("kiln starts")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("kiln runs");
+        built(&out);
+    }
+    let entries = check_entries(&case.cache_dir);
+    assert_eq!(entries, 5, "one entry per cached step");
+
+    let third = case.build(&[copy]);
+    assert_eq!(
+        third.outcomes,
+        ["1.1 hit", "1.2 hit", "1.3 hit", "1.4 hit", "1.5 hit"]
+    );
+    let from_dir = format!(
+        "cache hit (cache dir {}",
+        case.cache_dir.join("v1").display()
+    );
+    assert_eq!(third.log.matches(&from_dir).count(), 5, "{}", third.log);
+    assert_eq!(check_entries(&case.cache_dir), entries);
+    assert_eq!(
+        case.pull()
+            .sh("cat /f /two /w/done && test -s /r1 && test -s /r2 && pwd"),
+        "shared\ntwo\ndone\n/w\n"
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_build_killed_in_the_middle_leaves_a_cache_the_next_build_uses() {
+    let case = Case::new(
+        "killed",
+        Store::Dir,
+        "FROM {base}\n\
+         RUN echo a > /a\n\
+         RUN dd if=/dev/urandom of=/big bs=1M count=16 2>/dev/null\n\
+         ARG S=0\n\
+         RUN sleep $S\n\
+         RUN echo done > /done\n",
+        &[],
+    );
+    let mut cmd = KILN.build_command(case.ctx.path());
+    cmd.arg("--log-format=text")
+        .args(case.args(&case.destination, &["--build-arg", "S=30"]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().expect("kiln starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+    let mut log = String::new();
+    let sleeping = "step 4/5: RUN sleep $S";
+    loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("the build ended before its sleep:\n{log}"))
+            .expect("log reads");
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains(sleeping) {
+            break;
+        }
+    }
+    // Steps 1 and 2 ran; their puts may still be under way.
+    stdout_of("kill", &["-KILL", "--", &format!("-{}", child.id())]);
+    let status = child.wait().expect("kiln waited for");
+    assert!(!status.success(), "kiln survived SIGKILL:\n{log}");
+    eprintln!("{log}");
+    check_entries(&case.cache_dir);
+
+    let rebuilt = case.build(&[]);
+    assert_eq!(rebuilt.outcomes.len(), 4, "{:?}", rebuilt.outcomes);
+    check_entries(&case.cache_dir);
+    assert_eq!(
+        case.pull().sh("cat /a /done && test -s /big && echo ok"),
+        "a\ndone\nok\n"
+    );
+    let cached = case.build(&[]);
+    assert_eq!(
+        cached.outcomes,
+        ["1.1 hit", "1.2 hit", "1.4 hit", "1.5 hit"]
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn no_push_cache_pushes_nothing_to_the_cache_repository() {
+    let case = Case::new(
+        "nopush",
+        Store::RepoOnly,
+        "FROM {base}\nRUN echo one > /one\nCOPY f /f\n",
+        &[("f", "f\n")],
+    );
+    let args = ["--no-push-cache", "--cache-copy-layers"];
+    let log = case.registry_log();
+    let first = case.build(&args);
+    assert_eq!(
+        first.outcomes,
+        [format!("1.1 {FIRST}"), format!("1.2 {FIRST}")]
+    );
+    let cache = format!("/v2/{}/cache/", case.repository);
+    let writes: Vec<_> = case
+        .requests(&log)
+        .into_iter()
+        .filter(|r| r.uri.starts_with(&cache) && r.method != "GET" && r.method != "HEAD")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "--no-push-cache wrote to the cache repository: {writes:?}"
+    );
+    let gone = "miss: its entry is gone (expired, or never stored)";
+    let second = case.build(&args);
+    assert_eq!(
+        second.outcomes,
+        [format!("1.1 {gone}"), format!("1.2 {gone}")]
+    );
+    assert_eq!(case.pull().sh("cat /one /f"), "one\nf\n");
+
+    // Without the flag, the same build writes its steps to the cache repository.
+    let log = case.registry_log();
+    case.build(&["--cache-copy-layers"]);
+    let pushed = case
+        .requests(&log)
+        .into_iter()
+        .filter(|r| r.uri.starts_with(&cache) && r.method == "PUT")
+        .count();
+    assert!(pushed > 0, "a build with --cache pushed nothing to {cache}");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn cache_run_layers_false_runs_every_run_step() {
+    let case = Case::new(
+        "norun",
+        Store::Dir,
+        "FROM {base}\nRUN echo one > /one\nCOPY f /f\nRUN cat /one /f > /both\n",
+        &[("f", "f\n")],
+    );
+    let args = ["--cache-run-layers=false", "--cache-copy-layers"];
+    case.build(&args);
+    let second = case.build(&args);
+    let not_cached = "not cached: --cache-run-layers=false";
+    assert_eq!(
+        second.outcomes,
+        [
+            format!("1.1 {not_cached}"),
+            "1.2 hit".to_owned(),
+            format!("1.3 {not_cached}")
+        ]
+    );
+    assert_eq!(case.pull().sh("cat /both"), "one\nf\n");
+}
