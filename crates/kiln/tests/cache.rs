@@ -452,6 +452,63 @@ fn a_fully_cached_rebuild_extracts_and_downloads_nothing_and_gives_the_same_laye
 
 #[test]
 #[ignore = "needs the test environment"]
+fn a_fully_cached_build_to_another_repository_mounts_the_cached_layers() {
+    let case = Case::new(
+        "mount",
+        Store::RepoOnly,
+        "FROM {base}\nRUN echo one > /one\nRUN echo two > /two\n",
+        &[],
+    );
+    case.build(&[]);
+    let cache_repo = format!("{}/{}/cache", case.env.registry, case.repository);
+    let other = format!("{}/{}/other:test", case.env.registry, case.repository);
+    let log = case.registry_log();
+    let second = case.build_to(&other, &["--cache-repo", &cache_repo]);
+    assert_eq!(second.outcomes, ["1.1 hit", "1.2 hit"]);
+    let layers = layer_digests(&manifest_of(&format!("docker://{other}")));
+    assert_eq!(
+        layers,
+        layer_digests(&manifest_of(&format!("docker://{}", case.destination)))
+    );
+    let into_other = format!("{}/other", case.repository);
+    let mounted: BTreeSet<String> = log
+        .mounts()
+        .expect("registry log reads")
+        .into_iter()
+        .filter(|m| m.repository == into_other && m.status == 201)
+        .map(|m| m.digest)
+        .collect();
+    assert_eq!(mounted, layers.iter().cloned().collect());
+    let downloads: Vec<_> = case
+        .requests(&log)
+        .into_iter()
+        .filter(|r| r.method == "GET" && layers.iter().any(|d| r.uri.ends_with(d.as_str())))
+        .collect();
+    assert!(
+        downloads.is_empty(),
+        "layers were downloaded: {downloads:?}"
+    );
+    assert_eq!(DockerImage::pull(&other).sh("cat /one /two"), "one\ntwo\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn an_entry_older_than_the_cache_ttl_is_a_miss() {
+    let case = Case::new("ttl", Store::Dir, "FROM {base}\nRUN echo one > /one\n", &[]);
+    case.build(&[]);
+    assert_eq!(case.build(&[]).outcomes, ["1.1 hit"]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let expired = case.build(&["--cache-ttl=1s"]);
+    assert_eq!(
+        expired.outcomes,
+        ["1.1 miss: its entry is gone (expired, or never stored)"]
+    );
+    assert_eq!(case.build(&[]).outcomes, ["1.1 hit"]);
+    assert_eq!(case.pull().sh("cat /one"), "one\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
 fn a_new_base_image_under_the_same_tag_invalidates_every_step() {
     let case = Case::new(
         "base",
@@ -713,6 +770,51 @@ fn a_file_deleted_by_a_cached_step_stays_deleted() {
     let all_cached = case.build(&["--build-arg", "V=2"]);
     assert_eq!(all_cached.outcomes, ["1.1 hit", "1.3 hit"]);
     assert_eq!(case.pull().sh(check), "gone\n2\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_directory_replaced_by_a_cached_step_keeps_none_of_its_old_files() {
+    let case = Case::new(
+        "opaque",
+        Store::Dir,
+        "FROM {base}\n\
+         RUN rm -rf /usr && mkdir /usr && echo new > /usr/new\n\
+         ARG V\n\
+         RUN ls /usr > /seen && echo $V > /v\n",
+        &[],
+    );
+    case.build(&["--build-arg", "V=1"]);
+    let next_runs = case.build(&["--build-arg", "V=2"]);
+    assert_eq!(
+        next_runs.outcomes,
+        ["1.1 hit".to_owned(), format!("1.3 {VARIABLES}")]
+    );
+    let image = case.pull();
+    assert_eq!(image.sh("ls /usr; cat /seen /v"), "new\nnew\n2\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
+fn hard_links_made_by_a_cached_step_stay_linked() {
+    let case = Case::new(
+        "hardlink",
+        Store::Dir,
+        "FROM {base}\n\
+         RUN echo linked > /a && ln /a /b\n\
+         ARG V\n\
+         RUN stat -c %h /a > /seen && echo $V > /v\n",
+        &[],
+    );
+    case.build(&["--build-arg", "V=1"]);
+    let next_runs = case.build(&["--build-arg", "V=2"]);
+    assert_eq!(
+        next_runs.outcomes,
+        ["1.1 hit".to_owned(), format!("1.3 {VARIABLES}")]
+    );
+    let image = case.pull();
+    let same_inode = "[ $(stat -c %i /a) = $(stat -c %i /b) ] && stat -c %h /a && cat /seen /b";
+    assert_eq!(image.sh(same_inode), "2\n2\nlinked\n");
 }
 
 #[test]
