@@ -7,123 +7,47 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Output;
+use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use kiln_testsupport::cli::{DockerImage, Kiln, context, destination, stderr, stdout_of};
 use kiln_testsupport::env;
-use tempfile::TempDir;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
 /// `Last-Modified` of the served files, and the same instant in seconds.
 const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
 const LAST_MODIFIED_SECS: &str = "1445412480";
 
-fn context(dockerfile: &str) -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile written");
-    dir
+/// `tar -tv` of layer `index` (counting from the end when negative) of the `docker save`
+/// tarball `tar`: type and mode, owner, and path of each entry.
+fn layer_listing(tar: &Path, index: isize) -> Vec<String> {
+    let unpacked = tempfile::tempdir().expect("temp dir");
+    let dir = unpacked.path().to_str().expect("utf-8");
+    stdout_of("tar", &["-xf", tar.to_str().expect("utf-8"), "-C", dir]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&stdout_of("cat", &[&format!("{dir}/manifest.json")]))
+            .expect("manifest.json");
+    let layers = manifest[0]["Layers"].as_array().expect("layers").clone();
+    let at = if index < 0 {
+        layers.len() - index.unsigned_abs()
+    } else {
+        index as usize
+    };
+    let layer = format!("{dir}/{}", layers[at].as_str().expect("layer path"));
+    stdout_of("tar", &["--numeric-owner", "-tvf", &layer])
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {} {}", f[0], f[1], f[5..].join(" "))
+        })
+        .collect()
 }
 
-/// Runs `kiln build` in `dir` with `args`, plain log lines and a cleared environment.
-fn build(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(KILN)
-        .env_clear()
-        .args(["build", "--log-format=text", "--context"])
-        .arg(dir)
-        .arg("--dockerfile")
-        .arg(dir.join("Dockerfile"))
-        .arg("--kaniko-dir")
-        .arg(dir.join("kaniko"))
-        .args(args)
-        .output()
-        .expect("kiln runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_of(program: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// An image built without pushing, loaded into Docker, removed on drop.
-struct Loaded {
-    name: String,
-    tar: std::path::PathBuf,
-}
-
-impl Drop for Loaded {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("docker")
-            .args(["rmi", &self.name])
-            .output();
-    }
-}
-
-impl Loaded {
-    fn run(&self, script: &str) -> String {
-        self.run_argv(&["sh", "-c", script])
-    }
-
-    fn run_argv(&self, argv: &[&str]) -> String {
-        let mut args = vec!["run", "--rm", &self.name];
-        args.extend(argv);
-        stdout_of("docker", &args)
-    }
-
-    /// `tar -tv` of the image's layer `index` (counting from the end when negative): type
-    /// and mode, owner, and path of each entry.
-    fn layer_listing(&self, index: isize) -> Vec<String> {
-        let unpacked = tempfile::tempdir().expect("temp dir");
-        let dir = unpacked.path().to_str().expect("utf-8");
-        stdout_of(
-            "tar",
-            &["-xf", self.tar.to_str().expect("utf-8"), "-C", dir],
-        );
-        let manifest: serde_json::Value =
-            serde_json::from_str(&stdout_of("cat", &[&format!("{dir}/manifest.json")]))
-                .expect("manifest.json");
-        let layers = manifest[0]["Layers"].as_array().expect("layers").clone();
-        let at = if index < 0 {
-            layers.len() - index.unsigned_abs()
-        } else {
-            index as usize
-        };
-        let layer = format!("{dir}/{}", layers[at].as_str().expect("layer path"));
-        stdout_of("tar", &["--numeric-owner", "-tvf", &layer])
-            .lines()
-            .map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                format!("{} {} {}", f[0], f[1], f[5..].join(" "))
-            })
-            .collect()
-    }
-}
-
-/// Builds `dir` into a tarball named `name` and loads it.
-fn build_and_load(dir: &Path, name: &str) -> Loaded {
-    let env = env();
-    let name = format!(
-        "{}/kiln-files-{name}-{}:test",
-        env.registry,
-        std::process::id()
-    );
+/// Builds `dir` into a tarball for the image `name` and loads it: the image and the tarball.
+fn build_and_load(dir: &Path, name: &str) -> (DockerImage, PathBuf) {
+    let name = destination(&env(), "files", name);
     let tar = dir.join("image.tar");
-    let out = build(
+    let out = KILN.build(
         dir,
         &[
             "--no-push",
@@ -134,9 +58,7 @@ fn build_and_load(dir: &Path, name: &str) -> Loaded {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let loaded = stdout_of("docker", &["load", "-i", tar.to_str().expect("utf-8")]);
-    assert!(loaded.contains(&name), "{loaded}");
-    Loaded { name, tar }
+    (DockerImage::load(&tar, &name), tar)
 }
 
 #[test]
@@ -166,12 +88,10 @@ fn heredoc_sources_are_files_of_mode_0644_expanded_unless_quoted() {
          U\n",
         env.registry
     ));
-    let image = build_and_load(dir.path(), "heredoc");
-    let got = image.run(
-        "cat /greeting /docs/RAW /docs/TABS /added; \
+    let (image, _) = build_and_load(dir.path(), "heredoc");
+    let got = image.sh("cat /greeting /docs/RAW /docs/TABS /added; \
          stat -c '%a %u:%g %n' /greeting /docs /docs/RAW /docs/TABS /owned /owned/x /added \
-         /uid-only",
-    );
+         /uid-only");
     assert_eq!(
         got,
         "hello world 'single world' $NAME default\n\
@@ -202,19 +122,19 @@ fn copy_from_an_image_reads_its_filesystem_and_a_stage_name_wins() {
          COPY --from={reg}/busybox:latest /etc/passwd /etc/\n\
          COPY --from=busybox /marker /marker\n"
     ));
-    let out = build(dir.path(), &["--no-push"]);
+    let out = KILN.build(dir.path(), &["--no-push"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stderr(&out).matches("for COPY --from").count(),
         1,
         "the image is extracted once per build"
     );
-    let image = build_and_load(dir.path(), "copy-from-image");
+    let (image, _) = build_and_load(dir.path(), "copy-from-image");
     assert_eq!(
-        image.run_argv(&["/bin/busybox", "cat", "/marker"]),
+        image.run(&["/bin/busybox", "cat", "/marker"]),
         "from-stage\n"
     );
-    let passwd = image.run_argv(&["/bin/busybox", "head", "-n1", "/etc/passwd"]);
+    let passwd = image.run(&["/bin/busybox", "head", "-n1", "/etc/passwd"]);
     assert!(passwd.starts_with("root:x:0:0:"), "{passwd}");
 }
 
@@ -238,20 +158,20 @@ fn copy_link_makes_a_layer_of_its_own_that_replaces_symlinks_in_the_way() {
         std::fs::Permissions::from_mode(0o644),
     )
     .expect("chmod");
-    let image = build_and_load(dir.path(), "link");
+    let (image, tar) = build_and_load(dir.path(), "link");
     assert_eq!(
-        image.layer_listing(-4),
+        layer_listing(&tar, -4),
         ["drwxr-xr-x 0/0 linked/", "-rw-r--r-- 0/0 linked/a.txt"]
     );
     assert_eq!(
-        image.layer_listing(-2),
+        layer_listing(&tar, -2),
         [
             "drwxr-xr-x 1/2 new/",
             "drwxr-xr-x 1/2 new/deep/",
             "-rw-r--r-- 1/2 new/deep/a.txt"
         ]
     );
-    let got = image.run(
+    let got = image.sh(
         "stat -c '%a %u:%g %F %n' /linked /linked/a.txt /opt /opt/app/a.txt /new/deep/a.txt; \
          ls /real | wc -l; cat /seen",
     );
@@ -351,11 +271,9 @@ fn add_downloads_urls_with_mode_0600_and_the_last_modified_time_without_extracti
         env.registry
     ));
     std::fs::write(dir.path().join("local.txt"), "local\n").expect("file written");
-    let image = build_and_load(dir.path(), "add-url");
-    let got = image.run(
-        "cat /dl/file.txt /mixed/local.txt /mixed/plain; ls /t; \
-         stat -c '%a %u:%g %Y %n' /dl/file.txt /t/a.tar /checked /mixed/plain",
-    );
+    let (image, _) = build_and_load(dir.path(), "add-url");
+    let got = image.sh("cat /dl/file.txt /mixed/local.txt /mixed/plain; ls /t; \
+         stat -c '%a %u:%g %Y %n' /dl/file.txt /t/a.tar /checked /mixed/plain");
     assert_eq!(
         got,
         format!(
@@ -377,7 +295,7 @@ fn add_url_errors_name_the_url_without_credentials_and_the_status_or_digests() {
         "FROM {}/busybox:latest\nADD http://user:secret@127.0.0.1:{port}/missing /m\n",
         env.registry
     ));
-    let out = build(dir.path(), &["--no-push"]);
+    let out = KILN.build(dir.path(), &["--no-push"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -398,7 +316,7 @@ fn add_url_errors_name_the_url_without_credentials_and_the_status_or_digests() {
         ),
     )
     .expect("Dockerfile written");
-    let out = build(dir.path(), &["--no-push"]);
+    let out = KILN.build(dir.path(), &["--no-push"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -413,7 +331,7 @@ fn add_url_errors_name_the_url_without_credentials_and_the_status_or_digests() {
 fn checksum_on_a_local_source_and_git_urls_are_refused() {
     let dir = context("FROM scratch\nADD --checksum=sha256:0000 a /a\n");
     std::fs::write(dir.path().join("a"), "a").expect("file written");
-    let out = build(dir.path(), &["--no-push"]);
+    let out = KILN.build(dir.path(), &["--no-push"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -426,7 +344,7 @@ fn checksum_on_a_local_source_and_git_urls_are_refused() {
         "FROM scratch\nADD https://user:pw@example.com/repo.git /src\n",
     )
     .expect("Dockerfile written");
-    let out = build(dir.path(), &["--no-push"]);
+    let out = KILN.build(dir.path(), &["--no-push"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -447,13 +365,9 @@ fn url_credentials_stay_out_of_the_image_history_and_the_log() {
         "FROM {}/busybox:latest\nADD http://user:s3cret-word@127.0.0.1:{port}/file.txt /f\n",
         env.registry
     ));
-    let name = format!(
-        "{}/kiln-files-url-secret-{}:test",
-        env.registry,
-        std::process::id()
-    );
+    let name = destination(&env, "files", "url-secret");
     let tar = dir.path().join("image.tar");
-    let out = build(
+    let out = KILN.build(
         dir.path(),
         &[
             "--no-push",
@@ -465,10 +379,8 @@ fn url_credentials_stay_out_of_the_image_history_and_the_log() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("s3cret-word"), "{}", stderr(&out));
-    let loaded = stdout_of("docker", &["load", "-i", tar.to_str().expect("utf-8")]);
-    assert!(loaded.contains(&name), "{loaded}");
-    let image = Loaded { name, tar };
-    assert_eq!(image.run("cat /f"), "downloaded\n");
+    let image = DockerImage::load(&tar, &name);
+    assert_eq!(image.sh("cat /f"), "downloaded\n");
     let history = stdout_of(
         "docker",
         &[
@@ -476,7 +388,7 @@ fn url_credentials_stay_out_of_the_image_history_and_the_log() {
             "--no-trunc",
             "--format",
             "{{.CreatedBy}}",
-            &image.name,
+            image.name(),
         ],
     );
     assert!(history.contains("ADD http://"), "{history}");
