@@ -710,6 +710,41 @@ fn a_copy_from_that_hit_is_recorded_for_the_next_miss_reason() {
 
 #[test]
 #[ignore = "needs the test environment"]
+fn copy_from_a_cached_stage_sees_its_deletions_and_modes() {
+    let dockerfile = "FROM {base} AS build\n\
+                      RUN echo built > /out && chmod 4755 /out && rm /etc/group \
+                          && rm -rf /usr && mkdir -p /usr/x\n\
+                      FROM build AS mid\n\
+                      RUN echo mid > /mid\n\
+                      FROM {base}\n\
+                      COPY --from=mid /etc /copied/etc\n\
+                      COPY --from=mid /usr /copied/usr\n\
+                      COPY --from=mid /out /mid /copied/\n";
+    let case = Case::new("fromcached", Store::Dir, dockerfile, &[]);
+    case.build(&["--cache-copy-layers"]);
+    // Both earlier stages hit; the copies run and read their files from the cached layers.
+    case.dockerfile(&dockerfile.replace("/copied", "/again"));
+    let copies_run = case.build(&["--cache-copy-layers"]);
+    let instruction = "miss: the instruction changed";
+    assert_eq!(
+        copies_run.outcomes,
+        [
+            "1.1 hit".to_owned(),
+            "2.1 hit".to_owned(),
+            format!("3.1 {instruction}"),
+            format!("3.2 {PARENT}"),
+            format!("3.3 {PARENT}")
+        ]
+    );
+    let image = case.pull();
+    assert_eq!(
+        image.sh("ls /again/etc; ls /again/usr; stat -c %a /again/out; cat /again/mid"),
+        "passwd\nx\n4755\nmid\n"
+    );
+}
+
+#[test]
+#[ignore = "needs the test environment"]
 fn add_of_a_url_is_not_cached_and_the_step_after_it_follows_the_content() {
     let server = FileServer::start("first\n");
     let case = Case::new(
