@@ -148,7 +148,10 @@ pub fn fetch(
                 path: layer.path.clone(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
-                    format!("layer {} is neither on disk nor in a registry", layer.descriptor.digest),
+                    format!(
+                        "layer {} is neither on disk nor in a registry",
+                        layer.descriptor.digest
+                    ),
                 ),
             });
         };
