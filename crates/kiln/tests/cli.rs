@@ -6,29 +6,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use kiln_testsupport::cli::{Kiln, STOP_DOCKERFILE, context, stopped_after_settings};
 use predicates::prelude::*;
 use tempfile::TempDir;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-/// The Dockerfile of these tests: valid flags get past settings resolution and stop at its
-/// second line, before anything is pulled or pushed.
-const STOP_DOCKERFILE: &str = "FROM scratch\nSTOP_AFTER_SETTINGS\n";
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
-/// Whether a build got past settings resolution: it stopped at the Dockerfile's unknown
-/// instruction, or at a context or flag the executor refuses before reading it.
-fn stopped(stderr: &str) -> bool {
-    [
-        "unknown instruction STOP_AFTER_SETTINGS",
-        "a build context other than a local directory is not supported yet",
-        "building from a remote build context is not supported yet",
-        "the layer cache (--cache) is not supported yet",
-        "--single-snapshot is not supported yet",
-        "--image-fs-extract-retry is not supported yet",
-        "--force-build-metadata is not supported yet",
-    ]
-    .iter()
-    .any(|s| stderr.contains(s))
-}
 /// What `kiln warm` ends with once every flag was accepted and the warmer ran, here for an
 /// image that is not a valid reference, so that no test reaches a registry.
 const WARM_RAN: &str = "error: failed to warm any of the";
@@ -36,23 +19,12 @@ const INVALID_IMAGE: &str = "Not/A/Reference";
 
 /// `kiln` with an empty environment, so that the host's KANIKO_* variables do not leak in.
 fn kiln() -> Command {
-    let mut cmd = Command::new(KILN);
-    cmd.env_clear();
-    cmd
-}
-
-/// A directory holding a Dockerfile, used as the build context.
-fn context() -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("Dockerfile"), STOP_DOCKERFILE).expect("write Dockerfile");
-    dir
+    Command::from_std(KILN.command())
 }
 
 /// A context whose Dockerfile the warmer reads: one base, no bases to pull.
 fn warm_context() -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").expect("write Dockerfile");
-    dir
+    context("FROM scratch\n")
 }
 
 /// One row of docs/kaniko-flags.tsv.
@@ -206,7 +178,7 @@ fn flag_args(row: &FlagRow) -> Vec<String> {
 
 #[test]
 fn every_executor_flag_is_accepted_with_its_documented_value() {
-    let ctx = context();
+    let ctx = context(STOP_DOCKERFILE);
     for row in flag_table()
         .iter()
         .filter(|r| r.tool == "executor" && r.flag != "help")
@@ -219,7 +191,7 @@ fn every_executor_flag_is_accepted_with_its_documented_value() {
         }
         let out = cmd.args(flag_args(row)).output().expect("kiln runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stopped(&stderr), "--{}: {stderr}", row.flag);
+        assert!(stopped_after_settings(&stderr), "--{}: {stderr}", row.flag);
         assert_eq!(out.status.code(), Some(1), "--{}", row.flag);
     }
 }
@@ -244,7 +216,7 @@ fn every_warmer_flag_is_accepted_with_its_documented_value() {
 
 #[test]
 fn short_forms_match_kaniko() {
-    let ctx = context();
+    let ctx = context(STOP_DOCKERFILE);
     let dir = ctx.path().display().to_string();
     kiln()
         .args([
@@ -260,7 +232,7 @@ fn short_forms_match_kaniko() {
         ])
         .assert()
         .code(1)
-        .stderr(predicate::function(|s: &str| stopped(s)));
+        .stderr(predicate::function(|s: &str| stopped_after_settings(s)));
     let warm_ctx = warm_context();
     kiln()
         .current_dir(warm_ctx.path())
@@ -282,7 +254,7 @@ fn short_forms_match_kaniko() {
 
 #[test]
 fn booleans_take_pflag_forms() {
-    let ctx = context();
+    let ctx = context(STOP_DOCKERFILE);
     let dir = format!("--context={}", ctx.path().display());
     let cases = [
         (vec!["--no-push"], true),
@@ -301,7 +273,7 @@ fn booleans_take_pflag_forms() {
             .expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stops = if builds {
-            stopped(&stderr)
+            stopped_after_settings(&stderr)
         } else {
             stderr.contains("you must provide --destination, or use --no-push")
         };
@@ -319,7 +291,7 @@ fn booleans_take_pflag_forms() {
 
 #[test]
 fn malformed_values_name_the_flag_and_what_was_expected() {
-    let ctx = context();
+    let ctx = context(STOP_DOCKERFILE);
     let dir = format!("--context={}", ctx.path().display());
     let cases = [
         ("--cache-ttl=14d", "unknown unit \"d\""),
@@ -354,14 +326,14 @@ fn malformed_values_name_the_flag_and_what_was_expected() {
 
 #[test]
 fn log_levels_ignore_case_and_accept_warning() {
-    let ctx = context();
+    let ctx = context(STOP_DOCKERFILE);
     let dir = format!("--context={}", ctx.path().display());
     for level in ["DEBUG", "Info", "warning", "fatal", "panic"] {
         kiln()
             .args(["build", &dir, "--no-push", "-v", level])
             .assert()
             .code(1)
-            .stderr(predicate::function(|s: &str| stopped(s)));
+            .stderr(predicate::function(|s: &str| stopped_after_settings(s)));
     }
 }
 
@@ -413,8 +385,8 @@ fn build_help_explains_snapshot_modes_and_isolation() {
 fn renamed(name: &str) -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(name);
-    if std::fs::hard_link(KILN, &path).is_err() {
-        std::os::unix::fs::symlink(KILN, &path).expect("symlink the binary");
+    if std::fs::hard_link(KILN.path(), &path).is_err() {
+        std::os::unix::fs::symlink(KILN.path(), &path).expect("symlink the binary");
     }
     (dir, path)
 }
@@ -422,7 +394,7 @@ fn renamed(name: &str) -> (TempDir, PathBuf) {
 #[test]
 fn invoked_as_executor_it_takes_build_flags_directly() {
     let (_bin, executor) = renamed("executor");
-    let ctx = context();
+    let ctx = context(STOP_DOCKERFILE);
     let mut cmd = Command::new(&executor);
     cmd.env_clear()
         .args([
@@ -433,7 +405,7 @@ fn invoked_as_executor_it_takes_build_flags_directly() {
         ])
         .assert()
         .code(1)
-        .stderr(predicate::function(|s: &str| stopped(s)));
+        .stderr(predicate::function(|s: &str| stopped_after_settings(s)));
     let help = Command::new(&executor)
         .arg("--help")
         .output()
@@ -476,15 +448,15 @@ fn invoked_as_warmer_it_takes_warmer_flags_directly() {
 fn invoked_through_a_symlink_named_executor_it_is_the_executor() {
     let dir = tempfile::tempdir().expect("temp dir");
     let link = dir.path().join("executor");
-    std::os::unix::fs::symlink(KILN, &link).expect("symlink");
-    let ctx = context();
+    std::os::unix::fs::symlink(KILN.path(), &link).expect("symlink");
+    let ctx = context(STOP_DOCKERFILE);
     Command::new(&link)
         .env_clear()
         .arg("--no-push")
         .arg(format!("--context={}", ctx.path().display()))
         .assert()
         .code(1)
-        .stderr(predicate::function(|s: &str| stopped(s)));
+        .stderr(predicate::function(|s: &str| stopped_after_settings(s)));
     Command::new(&link)
         .env_clear()
         .arg("build")

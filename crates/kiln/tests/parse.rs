@@ -2,7 +2,10 @@
 //! parse errors with the file, line, column, the offending line and a suggestion.
 
 use assert_cmd::Command;
+use kiln_testsupport::cli::Kiln;
 use predicates::prelude::*;
+
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
 fn dockerfile(content: &str) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
@@ -11,7 +14,7 @@ fn dockerfile(content: &str) -> tempfile::NamedTempFile {
 }
 
 fn kiln() -> Command {
-    Command::cargo_bin("kiln").expect("kiln binary")
+    Command::from_std(KILN.command())
 }
 
 #[test]

@@ -3,27 +3,11 @@
 //! (read back from the debug log line `resolved build settings`).
 
 use assert_cmd::Command;
+use kiln_testsupport::cli::{Kiln, STOP_DOCKERFILE, context, stopped_after_settings};
 use predicates::prelude::*;
 use tempfile::TempDir;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
-/// The Dockerfile of these tests: valid flags get past settings resolution and stop at its
-/// second line, before anything is pulled or pushed.
-const STOP_DOCKERFILE: &str = "FROM scratch\nSTOP_AFTER_SETTINGS\n";
-
-/// Whether a build got past settings resolution: it stopped at the Dockerfile's unknown
-/// instruction, or at a context or flag the executor refuses before reading it.
-fn stopped(stderr: &str) -> bool {
-    [
-        "unknown instruction STOP_AFTER_SETTINGS",
-        "a build context other than a local directory is not supported yet",
-        "building from a remote build context is not supported yet",
-        "the layer cache (--cache) is not supported yet",
-        "--single-snapshot is not supported yet",
-    ]
-    .iter()
-    .any(|s| stderr.contains(s))
-}
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
 /// A build context with a Dockerfile, and `kiln build --context=<it>` with an empty
 /// environment.
@@ -33,15 +17,14 @@ struct Build {
 
 impl Build {
     fn new() -> Self {
-        let ctx = tempfile::tempdir().expect("temp dir");
-        std::fs::write(ctx.path().join("Dockerfile"), STOP_DOCKERFILE).expect("write");
-        Self { ctx }
+        Self {
+            ctx: context(STOP_DOCKERFILE),
+        }
     }
 
     fn cmd(&self) -> Command {
-        let mut cmd = Command::new(KILN);
-        cmd.env_clear()
-            .current_dir(self.ctx.path())
+        let mut cmd = Command::from_std(KILN.command());
+        cmd.current_dir(self.ctx.path())
             .arg("build")
             .arg(format!("--context={}", self.ctx.path().display()));
         cmd
@@ -67,7 +50,10 @@ impl Build {
         all.extend_from_slice(args);
         let (code, stderr) = self.run(&all, vars);
         assert_eq!(code, Some(1), "{stderr}");
-        assert!(stopped(&stderr), "{args:?} {vars:?}: {stderr}");
+        assert!(
+            stopped_after_settings(&stderr),
+            "{args:?} {vars:?}: {stderr}"
+        );
         stderr
             .lines()
             .find(|l| l.contains("resolved build settings"))
@@ -213,7 +199,7 @@ fn refusals_name_the_flag_and_say_what_was_expected() {
             stderr.contains(want),
             "{args:?} {vars:?}: want {want:?} in {stderr}"
         );
-        assert!(!stopped(&stderr), "{args:?} was accepted");
+        assert!(!stopped_after_settings(&stderr), "{args:?} was accepted");
     }
 }
 
@@ -470,10 +456,8 @@ fn verbosity_and_timestamps_shape_text_logs() {
 fn warm_refusals() {
     let dir = tempfile::tempdir().expect("temp dir");
     let warm = |args: &[&str]| {
-        Command::new(KILN)
-            .env_clear()
+        Command::from_std(KILN.warm_command())
             .current_dir(dir.path())
-            .arg("warm")
             .args(args)
             .assert()
             .code(1)
