@@ -9,9 +9,10 @@
 //! replaces the libc of `/` with the image's).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use kiln_testsupport::{TestEnv, env};
+use kiln_testsupport::cli::{DockerImage, context_with, destination, fetch, stdout_of, tool};
+use kiln_testsupport::env;
 use tempfile::TempDir;
 
 fn repo() -> PathBuf {
@@ -29,62 +30,16 @@ fn kiln_image(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn tool(program: &str, args: &[&str]) -> Output {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    eprintln!(
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout_of(program: &str, args: &[&str]) -> String {
-    let out = tool(program, args);
-    assert!(out.status.success(), "{program} {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A repository name unique to this test run.
-fn destination(env: &TestEnv, name: &str) -> String {
-    format!(
-        "{}/kiln-inplace-{name}-{}:test",
-        env.registry,
-        std::process::id()
-    )
-}
-
 /// A build context with `dockerfile` and a `greeting.txt` for COPY.
 fn context(dockerfile: &str) -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile written");
-    std::fs::write(dir.path().join("greeting.txt"), "hello from the context\n")
-        .expect("greeting written");
-    dir
+    context_with(dockerfile, &[("greeting.txt", "hello from the context\n")])
 }
 
 /// Every entry of every layer of the pushed `image`, as `tar -t` lists them.
 fn layer_entries(image: &str) -> Vec<String> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let copy = dir.path().join("image");
-    stdout_of(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &format!("docker://{image}"),
-            &format!("dir:{}", copy.display()),
-        ],
-    );
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(copy.join("manifest.json")).expect("manifest read"))
-            .expect("manifest is json");
+    let (_dir, blobs) = fetch(image);
     let mut entries = Vec::new();
-    for layer in manifest["layers"].as_array().expect("layers") {
-        let digest = layer["digest"].as_str().expect("digest");
-        let blob = copy.join(digest.trim_start_matches("sha256:"));
+    for blob in blobs {
         let list = stdout_of("tar", &["-tzf", blob.to_str().expect("utf-8")]);
         entries.extend(list.lines().map(|l| l.trim_start_matches("./").to_owned()));
     }
@@ -120,13 +75,6 @@ fn assert_no_foreign_entries(entries: &[String]) {
         foreign.is_empty(),
         "foreign entries in the image: {foreign:?}"
     );
-}
-
-fn run_pushed(image: &str) -> String {
-    assert!(tool("docker", &["pull", image]).status.success());
-    let out = stdout_of("docker", &["run", "--rm", image]);
-    tool("docker", &["rmi", image]);
-    out
 }
 
 /// Prepares a root on a tmpfs in a private mount namespace (kiln at /kaniko/executor and the
@@ -187,7 +135,7 @@ fn a_multi_stage_build_in_place_in_a_throwaway_root_pushes_a_clean_image() {
          RUN cat /first.txt /second.txt /leftover.txt /greeting.txt > /all.txt\n\
          CMD [\"cat\", \"/all.txt\"]\n"
     ));
-    let dest = destination(&env, "namespace");
+    let dest = destination(&env, "inplace", "namespace");
     let root = tempfile::tempdir().expect("mount point");
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--fork", "--"])
@@ -217,7 +165,7 @@ fn a_multi_stage_build_in_place_in_a_throwaway_root_pushes_a_clean_image() {
     );
     assert_no_foreign_entries(&layer_entries(&dest));
     assert_eq!(
-        run_pushed(&dest),
+        DockerImage::pull(&dest).run(&[]),
         "first\nheredoc\nsecond\ncleared\nhello from the context\n"
     );
 }
@@ -237,7 +185,7 @@ fn inside_docker_run_auto_builds_in_place_and_says_why() {
          RUN cat /os.txt /greeting.txt > /all.txt && echo busybox-run >> /all.txt\n\
          CMD [\"cat\", \"/all.txt\"]\n"
     ));
-    let dest = destination(&env, "docker");
+    let dest = destination(&env, "inplace", "docker");
     let volume = format!("{}:/workspace:ro", dir.path().display());
     let out = tool(
         "docker",
@@ -267,7 +215,7 @@ fn inside_docker_run_auto_builds_in_place_and_says_why() {
     assert!(log.contains("/.dockerenv exists (Docker)"), "{log}");
     assert_no_foreign_entries(&layer_entries(&dest));
     assert_eq!(
-        run_pushed(&dest),
+        DockerImage::pull(&dest).run(&[]),
         "debian bookworm\ncoreutils\nhello from the context\nbusybox-run\n"
     );
 }

@@ -5,56 +5,35 @@
 //! `scripts/testenv up`.
 
 use std::path::Path;
-use std::process::Output;
 
-use assert_cmd::Command;
+use kiln_testsupport::cli::{DockerImage, Kiln, destination, stderr};
 use kiln_testsupport::env;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
 /// Builds `dockerfile` with `--reproducible`, writing the image to `tar` as `name`; returns
 /// the image digest and the log.
 fn build(dir: &Path, dockerfile: &str, name: &str, tar: &Path) -> (String, String) {
     std::fs::write(dir.join("Dockerfile"), dockerfile).expect("Dockerfile written");
     let digest_file = dir.join("digest");
-    let out: Output = Command::new(KILN)
-        .env_clear()
-        .args([
-            "build",
-            "--log-format=text",
+    let out = KILN.build(
+        dir,
+        &[
             "--verbosity=debug",
-            "--context",
-        ])
-        .arg(dir)
-        .arg("--dockerfile")
-        .arg(dir.join("Dockerfile"))
-        .arg("--kaniko-dir")
-        .arg(dir.join("kaniko"))
-        .args(["--no-push", "--reproducible", "--destination", name])
-        .arg("--tar-path")
-        .arg(tar)
-        .arg("--digest-file")
-        .arg(&digest_file)
-        .output()
-        .expect("kiln runs");
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    eprintln!("{log}");
+            "--no-push",
+            "--reproducible",
+            "--destination",
+            name,
+            "--tar-path",
+            tar.to_str().expect("utf-8 path"),
+            "--digest-file",
+            digest_file.to_str().expect("utf-8 path"),
+        ],
+    );
+    let log = stderr(&out);
     assert!(out.status.success(), "{log}");
     let digest = std::fs::read_to_string(&digest_file).expect("digest file");
     (digest.trim().to_owned(), log)
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -79,7 +58,7 @@ fn a_stage_only_copied_from_writes_no_layers_and_gives_the_same_image() {
     // `child` is built FROM `src`, so `src` writes its layers as before.
     let inherited = format!("{src}FROM src AS child\n{target}");
     let dir = tempfile::tempdir().expect("temp dir");
-    let name = format!("{}/kiln-stages-{}:test", env.registry, std::process::id());
+    let name = destination(&env, "stages", "copied");
     let tar = dir.path().join("image.tar");
     let (with_layers, log) = build(dir.path(), &inherited, &name, &tar);
     assert_eq!(log.matches("wrote layer").count(), 5, "{log}");
@@ -87,10 +66,7 @@ fn a_stage_only_copied_from_writes_no_layers_and_gives_the_same_image() {
     assert_eq!(log.matches("wrote layer").count(), 2, "{log}");
     assert_eq!(without, with_layers);
 
-    let loaded = docker(&["load", "-i", tar.to_str().expect("utf-8 path")]);
-    assert!(loaded.contains(&name), "{loaded}");
-    let seen = docker(&["run", "--rm", &name, "sh", "-c", "ls /out; cat /seen"]);
-    docker(&["rmi", &name]);
+    let seen = DockerImage::load(&tar, &name).sh("ls /out; cat /seen");
     assert_eq!(seen, "a\nc\na\nc\n");
 }
 
@@ -109,11 +85,7 @@ fn a_stage_rootfs_is_removed_once_no_later_stage_reads_it() {
         reg = env.registry
     );
     let dir = tempfile::tempdir().expect("temp dir");
-    let name = format!(
-        "{}/kiln-stages-removed-{}:test",
-        env.registry,
-        std::process::id()
-    );
+    let name = destination(&env, "stages", "removed");
     let tar = dir.path().join("image.tar");
     let (_, log) = build(dir.path(), &dockerfile, &name, &tar);
     let removed = log
@@ -127,8 +99,6 @@ fn a_stage_rootfs_is_removed_once_no_later_stage_reads_it() {
     let builds = dir.path().join("kaniko").join("builds");
     let left = std::fs::read_dir(&builds).map_or(0, Iterator::count);
     assert_eq!(left, 0, "work area left in {}", builds.display());
-    docker(&["load", "-i", tar.to_str().expect("utf-8 path")]);
-    let seen = docker(&["run", "--rm", &name, "cat", "/one"]);
-    docker(&["rmi", &name]);
+    let seen = DockerImage::load(&tar, &name).run(&["cat", "/one"]);
     assert_eq!(seen, "one\ntwo\n");
 }
