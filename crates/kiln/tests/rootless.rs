@@ -7,28 +7,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use kiln_testsupport::cli::{
+    DockerImage, Kiln, context, destination, output, stderr, stdout_of, tool,
+};
 use kiln_testsupport::env;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 const NOBODY: u32 = 65534;
-
-fn run(program: &str, args: &[&str]) -> Output {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    eprintln!(
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout_of(program: &str, args: &[&str]) -> String {
-    let out = run(program, args);
-    assert!(out.status.success(), "{program} {args:?} failed");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
@@ -47,32 +32,30 @@ fn kiln_as_nobody_with(ranges_file: &str, args: &[&str]) -> Output {
     std::fs::write(ranges.path(), ranges_file).expect("write ranges");
     chmod(ranges.path(), 0o644);
     let script = "mount --bind \"$1\" /etc/subuid && mount --bind \"$1\" /etc/subgid && shift && exec \"$@\"";
-    let out = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-        ])
-        .arg(ranges.path())
-        .args([
-            "setpriv",
-            &format!("--reuid={NOBODY}"),
-            &format!("--regid={NOBODY}"),
-            "--clear-groups",
-            "env",
-            "-i",
-            "HOME=/nonexistent",
-            KILN,
-        ])
-        .args(args)
-        .output()
-        .expect("kiln runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
+    output(
+        Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(ranges.path())
+            .args([
+                "setpriv",
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+                "env",
+                "-i",
+                "HOME=/nonexistent",
+            ])
+            .arg(KILN.path())
+            .args(args),
+    )
 }
 
 /// A build context for `nobody`: the Dockerfile and context files readable by it, and the
@@ -128,22 +111,8 @@ impl Context {
 
     /// Loads the built image into Docker, runs `argv` in it, removes it, and returns stdout.
     fn run_built(&self, dest: &str, argv: &[&str]) -> String {
-        stdout_of("docker", &["load", "-i", &self.path("out/image.tar")]);
-        let mut args = vec!["run", "--rm", dest];
-        args.extend(argv);
-        let got = stdout_of("docker", &args);
-        run("docker", &["rmi", dest]);
-        got
+        DockerImage::load(&self.dir.path().join("out/image.tar"), dest).run(argv)
     }
-}
-
-/// A repository name unique to this test run.
-fn destination(name: &str) -> String {
-    format!(
-        "{}/kiln-rootless-{name}-{}:test",
-        env().registry,
-        std::process::id()
-    )
 }
 
 fn subordinate_ids() -> String {
@@ -167,14 +136,14 @@ fn an_unprivileged_build_keeps_the_owners_of_the_base_and_of_chown() {
         ),
         &["a", "b"],
     );
-    let dest = destination("owners");
+    let dest = destination(&env, "rootless", "owners");
     let out = context.build_as_nobody(&subordinate_ids(), &dest);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("user namespace"), "{log}");
 
     let stat = format!("stat -c '%u:%g %n' {mail} {mail}/by-run /data /a /b; cat /data/uid");
-    assert!(run("docker", &["pull", &base]).status.success());
+    assert!(tool("docker", &["pull", &base]).status.success());
     let base_owner = stdout_of(
         "docker",
         &["run", "--rm", &base, "stat", "-c", "%u:%g", mail],
@@ -196,44 +165,21 @@ fn an_unprivileged_build_keeps_the_owners_of_the_base_and_of_chown() {
 fn a_device_of_the_base_that_a_step_changes_stays_a_device_without_root() {
     let env = env();
     // The base: built as root, with a device node kiln cannot create without root.
-    let base_dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        base_dir.path().join("Dockerfile"),
-        format!(
-            "FROM {}/busybox:latest\nRUN mknod /dev-null c 1 3 && chmod 666 /dev-null\n",
-            env.registry
-        ),
-    )
-    .expect("Dockerfile");
-    let base = destination("base");
-    let out = Command::new(KILN)
-        .env_clear()
-        .args(["build", "--log-format=text", "--context"])
-        .arg(base_dir.path())
-        .arg("--dockerfile")
-        .arg(base_dir.path().join("Dockerfile"))
-        .arg("--kaniko-dir")
-        .arg(base_dir.path().join("kaniko"))
-        .args(["--destination", &base])
-        .output()
-        .expect("kiln runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let base_dir = context(&format!(
+        "FROM {}/busybox:latest\nRUN mknod /dev-null c 1 3 && chmod 666 /dev-null\n",
+        env.registry
+    ));
+    let base = destination(&env, "rootless", "base");
+    let out = KILN.build(base_dir.path(), &["--destination", &base]);
+    assert!(out.status.success(), "{}", stderr(&out));
 
     let context = Context::new(
         &format!("FROM {base}\nRUN chmod 640 /dev-null && ls -l /dev-null\n"),
         &[],
     );
-    let dest = destination("dev");
+    let dest = destination(&env, "rootless", "dev");
     let out = context.build_as_nobody(&subordinate_ids(), &dest);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let got = context.run_built(&dest, &["stat", "-c", "%F %a %t,%T", "/dev-null"]);
     assert_eq!(got, "character special file 640 1,3\n");
 }
@@ -241,20 +187,17 @@ fn a_device_of_the_base_that_a_step_changes_stays_a_device_without_root() {
 #[test]
 #[ignore = "needs the test environment"]
 fn without_subordinate_ids_a_build_runs_as_root_of_a_one_id_namespace() {
+    let env = env();
     let context = Context::new(
         &format!(
             "FROM {}/busybox:latest\nRUN id -u > /uid && echo made > /made\nCOPY a /a\n",
-            env().registry
+            env.registry
         ),
         &["a"],
     );
-    let dest = destination("one");
+    let dest = destination(&env, "rootless", "one");
     let out = context.build_as_nobody("", &dest);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let got = context.run_built(
         &dest,
         &["sh", "-c", "cat /uid /made; stat -c '%u:%g %n' /uid /a"],

@@ -6,33 +6,16 @@
 //! that leads nowhere instead.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use kiln_build::warm::{BaseImageCache, Entry};
 use kiln_oci::{Platform, Reference};
+use kiln_testsupport::cli::{Kiln, stderr};
 use kiln_testsupport::{TestEnv, env};
 use tempfile::TempDir;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 const TTL: Duration = Duration::from_secs(336 * 3600);
-
-/// Runs `kiln warm ARGS` with plain log lines and the process environment cleared.
-fn warm(args: &[&str]) -> Output {
-    let out = Command::new(KILN)
-        .env_clear()
-        .args(["warm", "--log-format=text"])
-        .args(args)
-        .output()
-        .expect("kiln runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn image(env: &TestEnv, name: &str) -> String {
     format!("{}/{name}", env.registry)
@@ -66,7 +49,7 @@ fn images_are_cached_once_and_found_by_reference_and_digest() {
     let busybox = image(&env, "busybox:latest");
     let oci = image(&env, "busybox-oci:latest");
     let amd64 = "--customPlatform=linux/amd64";
-    let out = warm(&["-c", &cache, "-i", &busybox, "--image", &oci, amd64]);
+    let out = KILN.warm(&["-c", &cache, "-i", &busybox, "--image", &oci, amd64]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     let reader = BaseImageCache::new(Path::new(&cache), TTL);
@@ -93,7 +76,7 @@ fn images_are_cached_once_and_found_by_reference_and_digest() {
     // A second run keeps both without asking the registry: its only route to the registry
     // leads nowhere.
     let blackhole = format!("--registry-map={}=127.0.0.1:1", env.registry);
-    let out = warm(&[
+    let out = KILN.warm(&[
         "-c",
         &cache,
         "-i",
@@ -123,7 +106,7 @@ fn dockerfile_bases_are_expanded_and_stages_and_scratch_skipped() {
          FROM $REGISTRY/busybox:latest\nFROM ${REGISTRY}/debian:bookworm AS deb\n",
     )
     .expect("write Dockerfile");
-    let out = warm(&[
+    let out = KILN.warm(&[
         "-c",
         &cache,
         "-d",
@@ -168,10 +151,10 @@ fn force_pulls_a_cached_image_again() {
     let env = env();
     let (_dir, cache) = cache_dir();
     let busybox = image(&env, "busybox:latest");
-    assert!(warm(&["-c", &cache, "-i", &busybox]).status.success());
+    assert!(KILN.warm(&["-c", &cache, "-i", &busybox]).status.success());
     let first = entries(Path::new(&cache)).remove(0);
 
-    let out = warm(&["-c", &cache, "-i", &busybox, "--force"]);
+    let out = KILN.warm(&["-c", &cache, "-i", &busybox, "--force"]);
     assert!(out.status.success());
     assert!(!stderr(&out).contains("already cached"), "{}", stderr(&out));
     assert!(stderr(&out).contains(" cached "), "{}", stderr(&out));
@@ -187,15 +170,15 @@ fn an_entry_older_than_the_ttl_is_pulled_again() {
     let env = env();
     let (_dir, cache) = cache_dir();
     let busybox = image(&env, "busybox:latest");
-    assert!(warm(&["-c", &cache, "-i", &busybox]).status.success());
+    assert!(KILN.warm(&["-c", &cache, "-i", &busybox]).status.success());
     let first = entries(Path::new(&cache)).remove(0);
     std::thread::sleep(Duration::from_millis(1100));
 
     // Still fresh under the default TTL.
-    let out = warm(&["-c", &cache, "-i", &busybox]);
+    let out = KILN.warm(&["-c", &cache, "-i", &busybox]);
     assert!(stderr(&out).contains("already cached"), "{}", stderr(&out));
     // Expired under one second.
-    let out = warm(&["-c", &cache, "-i", &busybox, "--cache-ttl=1s"]);
+    let out = KILN.warm(&["-c", &cache, "-i", &busybox, "--cache-ttl=1s"]);
     assert!(out.status.success());
     assert!(
         stderr(&out).contains("cache entry expired"),
@@ -223,7 +206,7 @@ fn the_platform_is_selected_from_an_index() {
         "--customPlatform=linux/arm64",
         "--custom-platform=linux/amd64",
     ] {
-        let out = warm(&["-c", &cache, "-i", &multiarch, flag]);
+        let out = KILN.warm(&["-c", &cache, "-i", &multiarch, flag]);
         assert!(out.status.success(), "{flag}: {}", stderr(&out));
     }
     let reader = BaseImageCache::new(Path::new(&cache), TTL);
@@ -244,7 +227,7 @@ fn the_platform_is_selected_from_an_index() {
     assert_eq!(arm.entry.index_digest, amd.entry.index_digest);
     assert!(arm.entry.index_digest.is_some());
 
-    let out = warm(&[
+    let out = KILN.warm(&[
         "-c",
         &cache,
         "-i",
@@ -272,7 +255,7 @@ fn a_failed_image_is_reported_and_the_others_are_still_cached() {
     let missing = image(&env, "no-such-image:1");
     let busybox = image(&env, "busybox:latest");
     // As Kaniko's warmer: a failure among successes is a warning, exit code 0.
-    let out = warm(&["-c", &cache, "-i", &missing, "-i", &busybox]);
+    let out = KILN.warm(&["-c", &cache, "-i", &missing, "-i", &busybox]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stderr(&out);
     assert!(
@@ -286,7 +269,7 @@ fn a_failed_image_is_reported_and_the_others_are_still_cached() {
     assert!(text.contains("manifest unknown"), "{text}");
     assert_eq!(entries(Path::new(&cache)).len(), 1);
     // When nothing could be cached, the run fails.
-    let out = warm(&["-c", &cache, "-i", &missing, "-i", "Bad/Reference"]);
+    let out = KILN.warm(&["-c", &cache, "-i", &missing, "-i", "Bad/Reference"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stderr(&out);
     assert!(
@@ -306,7 +289,7 @@ fn skopeo_and_umoci_read_the_cached_layout() {
     let (dir, cache) = cache_dir();
     let oci = image(&env, "busybox-oci:latest");
     let multiarch = image(&env, "multiarch:latest");
-    let out = warm(&[
+    let out = KILN.warm(&[
         "-c",
         &cache,
         "-i",
@@ -357,9 +340,8 @@ fn two_warmers_sharing_a_cache_keep_each_others_entries() {
     let env = env();
     let (_dir, cache) = cache_dir();
     let spawn = |name: &str| {
-        std::process::Command::new(KILN)
-            .env_clear()
-            .args(["warm", "--log-format=text", "-c", &cache, "-i"])
+        KILN.warm_command()
+            .args(["--log-format=text", "-c", &cache, "-i"])
             .arg(image(&env, name))
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -389,7 +371,7 @@ fn two_warmers_sharing_a_cache_keep_each_others_entries() {
 fn a_registry_map_sends_the_pull_to_the_mirror() {
     let env = env();
     let (_dir, cache) = cache_dir();
-    let out = warm(&[
+    let out = KILN.warm(&[
         "-c",
         &cache,
         "-i",
@@ -422,13 +404,9 @@ fn the_pull_side_tls_flags_reach_the_registry_client() {
     )
     .expect("write config.json");
     let run = |extra: &[&str]| {
-        let out = Command::new(KILN)
-            .env_clear()
-            .env("DOCKER_CONFIG", config.path())
-            .args(["warm", "--log-format=text", "-c", &cache, "-i", &missing])
-            .args(extra)
-            .output()
-            .expect("kiln runs");
+        let config = config.path().to_str().expect("utf-8 path");
+        let args = [&["-c", cache.as_str(), "-i", missing.as_str()][..], extra].concat();
+        let out = KILN.warm_with_env(&args, &[("DOCKER_CONFIG", config)]);
         assert_eq!(out.status.code(), Some(1));
         stderr(&out)
     };
@@ -455,12 +433,11 @@ fn credentials_from_docker_config_answer_a_token_challenge() {
     // "manifest unknown" means the credentials bought a token that works.
     let missing = format!("{}/busybox:latest", env.token_registry);
     let with_config = |config: &Path| {
-        let out = Command::new(KILN)
-            .env_clear()
-            .env("DOCKER_CONFIG", config)
-            .args(["warm", "--log-format=text", "-c", &cache, "-i", &missing])
-            .output()
-            .expect("kiln runs");
+        let config = config.to_str().expect("utf-8 path");
+        let out = KILN.warm_with_env(
+            &["-c", &cache, "-i", &missing],
+            &[("DOCKER_CONFIG", config)],
+        );
         assert_eq!(out.status.code(), Some(1));
         stderr(&out)
     };
@@ -533,7 +510,7 @@ fn a_dockerfile_is_fetched_from_a_url() {
         stream.write_all(response.as_bytes()).expect("respond");
     });
     let url = format!("http://127.0.0.1:{port}/Dockerfile");
-    let out = warm(&["-c", &cache, "-d", &url]);
+    let out = KILN.warm(&["-c", &cache, "-d", &url]);
     server.join().expect("server");
     assert!(out.status.success(), "{}", stderr(&out));
     let cached: Vec<String> = entries(Path::new(&cache))
@@ -549,7 +526,7 @@ fn a_damaged_cache_entry_is_repaired_by_the_next_warm() {
     let env = env();
     let (_dir, cache) = cache_dir();
     let busybox = image(&env, "busybox:latest");
-    assert!(warm(&["-c", &cache, "-i", &busybox]).status.success());
+    assert!(KILN.warm(&["-c", &cache, "-i", &busybox]).status.success());
     let reader = BaseImageCache::new(Path::new(&cache), TTL);
     let host = Platform::host();
     let cached = reader
@@ -562,7 +539,7 @@ fn a_damaged_cache_entry_is_repaired_by_the_next_warm() {
     std::fs::write(blobs.join(cached.digest().hex()), b"{}").expect("damage the manifest");
     assert!(reader.lookup(&reference(&busybox), &host).is_err());
 
-    let out = warm(&["-c", &cache, "-i", &busybox]);
+    let out = KILN.warm(&["-c", &cache, "-i", &busybox]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("cached image is unusable, pulling it again"),
