@@ -43,8 +43,17 @@ fn layer_listing(tar: &Path, index: isize) -> Vec<String> {
         .collect()
 }
 
-/// Builds `dir` into a tarball for the image `name` and loads it: the image and the tarball.
-fn build_and_load(dir: &Path, name: &str) -> (DockerImage, PathBuf) {
+/// An image built with `--no-push --tar-path` and loaded into Docker.
+struct Built {
+    image: DockerImage,
+    /// The `docker save` tarball kiln wrote.
+    tar: PathBuf,
+    /// kiln's stderr.
+    log: String,
+}
+
+/// Builds `dir` into a tarball for the image `name` and loads it.
+fn build_and_load(dir: &Path, name: &str) -> Built {
     let name = destination(&env(), "files", name);
     let tar = dir.join("image.tar");
     let out = KILN.build(
@@ -58,7 +67,11 @@ fn build_and_load(dir: &Path, name: &str) -> (DockerImage, PathBuf) {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    (DockerImage::load(&tar, &name), tar)
+    Built {
+        image: DockerImage::load(&tar, &name),
+        tar,
+        log: stderr(&out),
+    }
 }
 
 #[test]
@@ -88,7 +101,7 @@ fn heredoc_sources_are_files_of_mode_0644_expanded_unless_quoted() {
          U\n",
         env.registry
     ));
-    let (image, _) = build_and_load(dir.path(), "heredoc");
+    let image = build_and_load(dir.path(), "heredoc").image;
     let got = image.sh("cat /greeting /docs/RAW /docs/TABS /added; \
          stat -c '%a %u:%g %n' /greeting /docs /docs/RAW /docs/TABS /owned /owned/x /added \
          /uid-only");
@@ -129,7 +142,7 @@ fn copy_from_an_image_reads_its_filesystem_and_a_stage_name_wins() {
         1,
         "the image is extracted once per build"
     );
-    let (image, _) = build_and_load(dir.path(), "copy-from-image");
+    let image = build_and_load(dir.path(), "copy-from-image").image;
     assert_eq!(
         image.run(&["/bin/busybox", "cat", "/marker"]),
         "from-stage\n"
@@ -158,7 +171,7 @@ fn copy_link_makes_a_layer_of_its_own_that_replaces_symlinks_in_the_way() {
         std::fs::Permissions::from_mode(0o644),
     )
     .expect("chmod");
-    let (image, tar) = build_and_load(dir.path(), "link");
+    let Built { image, tar, .. } = build_and_load(dir.path(), "link");
     assert_eq!(
         layer_listing(&tar, -4),
         ["drwxr-xr-x 0/0 linked/", "-rw-r--r-- 0/0 linked/a.txt"]
@@ -271,7 +284,7 @@ fn add_downloads_urls_with_mode_0600_and_the_last_modified_time_without_extracti
         env.registry
     ));
     std::fs::write(dir.path().join("local.txt"), "local\n").expect("file written");
-    let (image, _) = build_and_load(dir.path(), "add-url");
+    let image = build_and_load(dir.path(), "add-url").image;
     let got = image.sh("cat /dl/file.txt /mixed/local.txt /mixed/plain; ls /t; \
          stat -c '%a %u:%g %Y %n' /dl/file.txt /t/a.tar /checked /mixed/plain");
     assert_eq!(
@@ -365,21 +378,8 @@ fn url_credentials_stay_out_of_the_image_history_and_the_log() {
         "FROM {}/busybox:latest\nADD http://user:s3cret-word@127.0.0.1:{port}/file.txt /f\n",
         env.registry
     ));
-    let name = destination(&env, "files", "url-secret");
-    let tar = dir.path().join("image.tar");
-    let out = KILN.build(
-        dir.path(),
-        &[
-            "--no-push",
-            "--destination",
-            &name,
-            "--tar-path",
-            tar.to_str().expect("utf-8"),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("s3cret-word"), "{}", stderr(&out));
-    let image = DockerImage::load(&tar, &name);
+    let Built { image, log, .. } = build_and_load(dir.path(), "url-secret");
+    assert!(!log.contains("s3cret-word"), "{log}");
     assert_eq!(image.sh("cat /f"), "downloaded\n");
     let history = stdout_of(
         "docker",
