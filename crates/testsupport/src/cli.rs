@@ -69,13 +69,19 @@ impl Kiln {
     /// `kiln build` of the context `dir`: its `Dockerfile`, and `dir/kaniko` as the kaniko
     /// directory. No log format is chosen; add arguments and variables before running it.
     pub fn build_command(&self, dir: &Path) -> Command {
+        self.build_command_with(dir, &dir.join("kaniko"))
+    }
+
+    /// [`Kiln::build_command`] with the kaniko directory `kaniko_dir`, for a context that must
+    /// not hold it.
+    pub fn build_command_with(&self, dir: &Path, kaniko_dir: &Path) -> Command {
         let mut cmd = self.command();
         cmd.args(["build", "--context"])
             .arg(dir)
             .arg("--dockerfile")
             .arg(dir.join("Dockerfile"))
             .arg("--kaniko-dir")
-            .arg(dir.join("kaniko"));
+            .arg(kaniko_dir);
         cmd
     }
 

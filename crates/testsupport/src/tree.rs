@@ -202,3 +202,47 @@ fn xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+
+    #[test]
+    fn dump_is_in_walk_order_with_the_kind_mode_owner_and_detail_of_each_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        fs::create_dir(root.join("a")).expect("mkdir");
+        fs::write(root.join("a/b"), "content of b").expect("write");
+        fs::write(root.join("a-c"), "x".repeat(50)).expect("write");
+        symlink("a/b", root.join("link")).expect("symlink");
+        fs::hard_link(root.join("a/b"), root.join("z")).expect("hard link");
+        for (path, mode) in [("a", 0o750), ("a/b", 0o640), ("a-c", 0o604)] {
+            fs::set_permissions(root.join(path), fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let owner = format!(
+            "{}:{}",
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw()
+        );
+        let x40 = "x".repeat(40);
+        // `a/b` before `a-c`: each directory's names are sorted, not the whole paths.
+        assert_eq!(
+            dump(root),
+            [
+                format!("a dir 750 {owner}"),
+                format!("a/b file 640 {owner} \"content of b\""),
+                format!("a-c file 604 {owner} \"{x40}\""),
+                format!("link link 777 {owner} -> a/b"),
+                format!("z file 640 {owner} \"content of b\""),
+            ]
+        );
+        let nodes = tree(root);
+        assert_eq!(nodes["a/b"].group.as_deref(), Some("a/b"));
+        assert_eq!(nodes["z"].group.as_deref(), Some("a/b"));
+        assert_eq!(nodes["a/b"].content, nodes["z"].content);
+        assert_eq!(nodes["link"].mode, 0);
+        assert_eq!(nodes["a"].mtime, None);
+    }
+}
