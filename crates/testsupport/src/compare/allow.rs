@@ -7,11 +7,15 @@
 //! file /etc/hostname -- written by the runtime, not the build
 //! file /usr/share/** mode -- a field limits the allowance to it
 //! config history[*].created -- build time
+//! config config.Volumes empty -- `empty` limits the allowance to an absent or empty value
 //! ```
 //!
 //! Patterns are globs over file paths or rendered config keys: `*` matches within one path
 //! segment or key part (it stops at `/` and `.`), `**` matches anything. Every allowance needs a
-//! reason after ` -- `.
+//! reason after ` -- `. A config allowance marked `empty` allows a key only where neither side
+//! has a value other than absent, `null`, `false`, `0`, `""`, `[]` or `{}`: a builder that writes
+//! every empty field differs from one that leaves them out, and that allowance must not hide a
+//! field that holds something.
 
 use super::diff::{Difference, Field};
 
@@ -21,6 +25,8 @@ pub struct Allowance {
     pub scope: Scope,
     pub pattern: String,
     pub field: Option<Field>,
+    /// A config allowance that covers only absent or empty values on both sides.
+    pub only_empty: bool,
     pub reason: String,
 }
 
@@ -89,6 +95,7 @@ impl AllowList {
             scope: Scope::File,
             pattern: pattern.to_owned(),
             field: None,
+            only_empty: false,
             reason: reason.to_owned(),
         });
         self
@@ -100,6 +107,7 @@ impl AllowList {
             scope: Scope::File,
             pattern: pattern.to_owned(),
             field: Some(field),
+            only_empty: false,
             reason: reason.to_owned(),
         });
         self
@@ -111,6 +119,20 @@ impl AllowList {
             scope: Scope::Config,
             pattern: pattern.to_owned(),
             field: None,
+            only_empty: false,
+            reason: reason.to_owned(),
+        });
+        self
+    }
+
+    /// Allows the config keys matching `pattern` to differ only between absent and empty
+    /// values (`null`, `false`, `0`, `""`, `[]`, `{}`).
+    pub fn config_empty(mut self, pattern: &str, reason: &str) -> Self {
+        self.allowances.push(Allowance {
+            scope: Scope::Config,
+            pattern: pattern.to_owned(),
+            field: None,
+            only_empty: true,
             reason: reason.to_owned(),
         });
         self
@@ -150,9 +172,10 @@ impl AllowList {
                     list = list.file_field(pattern, field, reason);
                 }
                 ["config", pattern] => list = list.config(pattern, reason),
+                ["config", pattern, "empty"] => list = list.config_empty(pattern, reason),
                 _ => {
                     return Err(error(
-                        "expected `file PATTERN [FIELD] -- reason` or `config PATTERN -- reason`",
+                        "expected `file PATTERN [FIELD] -- reason` or `config PATTERN [empty] -- reason`",
                     ));
                 }
             }
@@ -178,9 +201,25 @@ impl Allowance {
             (Scope::File, Difference::File { path, field, .. }) => {
                 self.field.is_none_or(|f| f == *field) && glob(&self.pattern, path)
             }
-            (Scope::Config, Difference::Config { key, .. }) => glob(&self.pattern, key),
+            (Scope::Config, Difference::Config { key, left, right }) => {
+                (!self.only_empty || (is_empty(left.as_ref()) && is_empty(right.as_ref())))
+                    && glob(&self.pattern, key)
+            }
             _ => false,
         }
+    }
+}
+
+/// Absent, `null`, `false`, `0`, `""`, `[]` or `{}`.
+fn is_empty(value: Option<&serde_json::Value>) -> bool {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => true,
+        Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(items)) => items.is_empty(),
+        Some(Value::Object(map)) => map.is_empty(),
+        Some(Value::Bool(true)) => false,
     }
 }
 
@@ -248,7 +287,7 @@ mod tests {
     #[test]
     fn parse_reads_scopes_fields_and_reasons() {
         let list = AllowList::parse(
-            "# known differences\n\nfile /etc/hostname -- runtime\nfile /usr/** mode -- umask\nconfig created -- time\n",
+            "# known differences\n\nfile /etc/hostname -- runtime\nfile /usr/** mode -- umask\nconfig created -- time\nconfig config.Volumes empty -- every field\n",
         )
         .expect("valid");
         assert_eq!(
@@ -257,6 +296,7 @@ mod tests {
                 .file("/etc/hostname", "runtime")
                 .file_field("/usr/**", Field::Mode, "umask")
                 .config("created", "time")
+                .config_empty("config.Volumes", "every field")
         );
     }
 
@@ -267,11 +307,41 @@ mod tests {
             ("\nfile /a -- ", 2, "missing"),
             ("file /a colour -- why", 1, "unknown field"),
             ("path /a -- why", 1, "expected"),
+            ("config a full -- why", 1, "expected"),
         ];
         for (text, line, needle) in cases {
             let error = AllowList::parse(text).expect_err(text);
             assert_eq!(error.line, line, "{text:?}");
             assert!(error.to_string().contains(needle), "{error}");
+        }
+    }
+
+    #[test]
+    fn empty_config_allowances_cover_absent_and_empty_values_only() {
+        use serde_json::json;
+        let list = AllowList::new().config_empty("config.*", "every empty field");
+        let config = |left: Option<serde_json::Value>, right: Option<serde_json::Value>| {
+            Difference::Config {
+                key: "config.Entrypoint".into(),
+                left,
+                right,
+            }
+        };
+        let cases = [
+            (None, Some(json!([])), true),
+            (None, Some(json!({})), true),
+            (None, Some(json!("")), true),
+            (None, Some(json!(false)), true),
+            (Some(json!(null)), Some(json!(0)), true),
+            (None, Some(json!(["sh"])), false),
+            (Some(json!([])), Some(json!(["sh"])), false),
+            (None, Some(json!(true)), false),
+            (None, Some(json!("/w")), false),
+            (Some(json!({"a": "b"})), None, false),
+        ];
+        for (left, right, want) in cases {
+            let difference = config(left, right);
+            assert_eq!(list.reason(&difference).is_some(), want, "{difference}");
         }
     }
 
