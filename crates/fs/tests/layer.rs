@@ -11,6 +11,7 @@ use std::process::Command;
 
 use kiln_fs::layer::{self, Changes, Compression, LayerOptions};
 use kiln_oci::{DiffId, Digest};
+use kiln_testsupport::cli::run_ok;
 use kiln_testsupport::tree::tree;
 use layer_tree::{all_of, full_layer, gzip, tar_listing, tar_stream, with};
 
@@ -62,17 +63,12 @@ fn gnu_untar(layer: &Path, compression: Compression, dest: &Path) {
         .unwrap();
     let plain = dest.with_extension("tar");
     fs::write(&plain, data).unwrap();
-    let out = Command::new("tar")
-        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
-        .arg(&plain)
-        .arg("-C")
-        .arg(dest)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("tar")
+            .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpf"])
+            .arg(&plain)
+            .arg("-C")
+            .arg(dest),
     );
 }
 

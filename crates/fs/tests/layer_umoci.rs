@@ -12,6 +12,7 @@ use std::time::Duration;
 use kiln_fs::layer::{self, Compression, WrittenLayer};
 use kiln_fs::snapshot::{self, SnapshotMode};
 use kiln_oci::Digest;
+use kiln_testsupport::cli::run_ok;
 use kiln_testsupport::tree::tree;
 use layer_tree::{all_of, with};
 
@@ -126,17 +127,12 @@ fn umoci_unpacks_stacked_layers_to_the_live_tree() {
         let layout = work.path().join("layout");
         write_layout(&layout, &[first, second]);
         let bundle = work.path().join("bundle");
-        let out = Command::new("umoci")
-            .arg("unpack")
-            .arg("--image")
-            .arg(format!("{}:latest", layout.display()))
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "umoci: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            Command::new("umoci")
+                .arg("unpack")
+                .arg("--image")
+                .arg(format!("{}:latest", layout.display()))
+                .arg(&bundle),
         );
 
         let (want, got) = (tree(&live), tree(&bundle.join("rootfs")));

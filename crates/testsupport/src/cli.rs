@@ -2,9 +2,9 @@
 //!
 //! Owns: running `kiln build` and `kiln warm` on a context directory with an empty environment
 //! ([`Kiln`]), making that directory ([`context`]), unique image names in the test registry
-//! ([`destination`]), and running `docker`, `skopeo` and `tar` with their stderr in the test's
-//! output ([`tool`], [`stdout_of`], [`DockerImage`], [`config_of`], [`manifest_of`],
-//! [`fetch`]).
+//! ([`destination`]), and running `docker`, `skopeo`, `tar` and the like with their stderr in
+//! the test's output ([`tool`], [`stdout_of`], [`run_ok`], [`DockerImage`], [`config_of`],
+//! [`manifest_of`], [`fetch`]).
 //!
 //! Does not own: the registries or base images (`scripts/testenv`, read through
 //! [`crate::env()`]), nor comparing images with BuildKit's (`crate::compare`).
@@ -181,10 +181,18 @@ pub fn tool(program: &str, args: &[&str]) -> Output {
 /// The stdout of `program ARGS`, which must succeed.
 #[track_caller]
 pub fn stdout_of(program: &str, args: &[&str]) -> String {
-    let out = tool(program, args);
+    run_ok(Command::new(program).args(args))
+}
+
+/// Runs `cmd`, which must succeed, copying its stderr into the test's output; returns its
+/// stdout.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = output(cmd);
     assert!(
         out.status.success(),
-        "{program} {args:?} failed: {}",
+        "{cmd:?} failed ({}): {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use kiln_fs::layer::{self, Changes, Compression, LayerOptions, WrittenLayer};
 use kiln_fs::snapshot::{self, Snapshot, SnapshotMode};
+use kiln_testsupport::cli::run_ok;
 
 /// Writes a layer of everything under `root`, as the first layer of an image.
 pub fn full_layer(root: &Path, dest: &Path, options: &LayerOptions) -> WrittenLayer {
@@ -100,17 +101,7 @@ pub fn tar_listing(path: &Path, compression: Compression) -> String {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("layer.tar");
     fs::write(&plain, data).unwrap();
-    let out = std::process::Command::new("tar")
-        .args(["-tvf"])
-        .arg(&plain)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(std::process::Command::new("tar").arg("-tvf").arg(&plain))
 }
 
 pub fn gzip() -> LayerOptions {
