@@ -285,6 +285,27 @@ fn a_changed_context_file_invalidates_its_copy_and_the_steps_after() {
 
 #[test]
 #[ignore = "needs the test environment"]
+fn without_cache_copy_layers_a_copy_runs_and_the_step_after_follows_its_sources() {
+    let case = Case::new("copyoff", Store::Dir, COPY_THEN_RUN, &[("f", "old\n")]);
+    case.build(&[]);
+    let not_cached = "1.2 not cached: COPY and ADD are cached only with --cache-copy-layers";
+    let same = case.build(&[]);
+    assert_eq!(same.outcomes, ["1.1 hit", not_cached, "1.3 hit"]);
+    case.write("f", "new\n");
+    let changed = case.build(&[]);
+    assert_eq!(
+        changed.outcomes,
+        [
+            "1.1 hit".to_owned(),
+            not_cached.to_owned(),
+            format!("1.3 {PARENT}")
+        ]
+    );
+    assert_eq!(case.pull().sh("cat /f /g"), "new\nnew\n");
+}
+
+#[test]
+#[ignore = "needs the test environment"]
 fn a_changed_context_file_mode_invalidates_its_copy() {
     let case = Case::new("mode", Store::RepoOnly, COPY_THEN_RUN, &[("f", "same\n")]);
     case.build(&["--cache-copy-layers"]);
