@@ -1,10 +1,11 @@
 //! One oracle case: a directory holding a `Dockerfile`, an optional `context/` directory, an
-//! optional `case` file and an optional `skip` file.
+//! optional `case` file, an optional `skip` file (the case is not built) and an optional
+//! `buildah-skip` file (the case is not built when Buildah is the reference).
 //!
 //! The `case` file has one `key: value` a line (`#` starts a comment):
 //!
 //! ```text
-//! reference: classic -- why BuildKit cannot be the reference
+//! reference: classic -- why the Engine's BuildKit cannot be the reference
 //! build-arg: NAME=value
 //! target: stage
 //! kiln-flag: --skip-unused-stages -- why kiln needs a flag to match (a Kaniko default)
@@ -16,7 +17,12 @@
 //! hardlink: path/in/context existing/path
 //! mkdir: path/in/context (an empty directory, which git does not keep)
 //! allow: file /path mode -- reason (an allow-list line, see kiln_testsupport::compare)
+//! buildah-allow: config history[*].created_by -- reason (the same, when Buildah is the reference)
 //! ```
+//!
+//! `allow:` lines apply when the Docker Engine is the reference, `buildah-allow:` lines when
+//! Buildah is: each builder differs from kiln in its own ways, and an allowance for one must
+//! not hide a difference from the other.
 //!
 //! Owners, odd modes and hard links are set by the harness because git keeps none of them.
 
@@ -26,20 +32,20 @@ use std::path::{Path, PathBuf};
 
 use kiln_testsupport::compare::AllowList;
 
-/// Which builder produces the reference image.
+/// Which of the Docker Engine's builders produces the reference image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reference {
+pub enum EngineBuilder {
     /// The engine's BuildKit with its built-in Dockerfile frontend.
     BuildKit,
     /// The engine's classic builder (`DOCKER_BUILDKIT=0 docker build`).
     Classic,
 }
 
-impl fmt::Display for Reference {
+impl fmt::Display for EngineBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Reference::BuildKit => "docker build (BuildKit)",
-            Reference::Classic => "docker build (classic builder)",
+            EngineBuilder::BuildKit => "docker build (BuildKit)",
+            EngineBuilder::Classic => "docker build (classic builder)",
         })
     }
 }
@@ -59,13 +65,15 @@ pub struct Case {
     pub name: String,
     pub dir: PathBuf,
     pub skip: Option<String>,
-    pub reference: Reference,
+    pub buildah_skip: Option<String>,
+    pub engine_builder: EngineBuilder,
     pub reference_dockerfile: Option<String>,
     pub build_args: Vec<String>,
     pub kiln_flags: Vec<String>,
     pub target: Option<String>,
     pub run: Option<String>,
     pub allow: AllowList,
+    pub buildah_allow: AllowList,
     setup: Vec<Setup>,
 }
 
@@ -86,17 +94,22 @@ impl Case {
             name,
             dir: dir.to_owned(),
             skip: None,
-            reference: Reference::BuildKit,
+            buildah_skip: None,
+            engine_builder: EngineBuilder::BuildKit,
             reference_dockerfile: None,
             build_args: Vec::new(),
             kiln_flags: Vec::new(),
             target: None,
             run: None,
             allow: AllowList::new(),
+            buildah_allow: AllowList::new(),
             setup: Vec::new(),
         };
         if let Ok(text) = std::fs::read_to_string(dir.join("skip")) {
             case.skip = Some(text.trim().replace('\n', " "));
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("buildah-skip")) {
+            case.buildah_skip = Some(text.trim().replace('\n', " "));
         }
         let text = match std::fs::read_to_string(dir.join("case")) {
             Ok(text) => text,
@@ -116,9 +129,9 @@ impl Case {
             let words: Vec<&str> = value.split_whitespace().collect();
             match (key.trim(), words.as_slice()) {
                 ("reference", _) => {
-                    case.reference = match with_reason(value).map_err(at)? {
-                        "classic" => Reference::Classic,
-                        "buildkit" => Reference::BuildKit,
+                    case.engine_builder = match with_reason(value).map_err(at)? {
+                        "classic" => EngineBuilder::Classic,
+                        "buildkit" => EngineBuilder::BuildKit,
                         other => return Err(at(format!("unknown reference {other:?}"))),
                     }
                 }
@@ -134,6 +147,10 @@ impl Case {
                 ("allow", _) => {
                     let list = AllowList::parse(value).map_err(|e| at(e.to_string()))?;
                     case.allow = std::mem::take(&mut case.allow).extend(list);
+                }
+                ("buildah-allow", _) => {
+                    let list = AllowList::parse(value).map_err(|e| at(e.to_string()))?;
+                    case.buildah_allow = std::mem::take(&mut case.buildah_allow).extend(list);
                 }
                 ("chmod", [path, mode]) => {
                     let mode = u32::from_str_radix(mode, 8).map_err(|e| at(e.to_string()))?;
