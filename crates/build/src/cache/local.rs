@@ -115,7 +115,11 @@ impl LocalStore {
                     .join("blobs")
                     .join(descriptor.digest.algorithm())
                     .join(descriptor.digest.hex());
-                if !blob.is_file() {
+                // A blob cut short (or replaced) outside kiln is a miss, not a layer that
+                // fails its digest later.
+                let whole = std::fs::metadata(&blob)
+                    .is_ok_and(|m| m.is_file() && m.len() == descriptor.size);
+                if !whole {
                     return Ok(None);
                 }
                 Some(CachedLayer {

@@ -237,3 +237,19 @@ fn a_step_that_changed_no_file_is_cached_without_a_layer() {
     store.put_at(&k, &empty, now).unwrap();
     assert_eq!(store.get_at(&k, now).unwrap(), Some(empty));
 }
+
+#[test]
+fn a_blob_cut_short_outside_kiln_is_a_miss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(&tmp.path().join("cache"), DAY);
+    let now = SystemTime::now();
+    let k = key("RUN a");
+    let put = step(tmp.path(), b"a layer of some length");
+    store.put_at(&k, &put, now).unwrap();
+    let blob = tmp
+        .path()
+        .join("cache/v1/blobs/sha256")
+        .join(layer(&put).descriptor.digest.hex());
+    std::fs::write(&blob, b"a layer").unwrap();
+    assert_eq!(store.get_at(&k, now).unwrap(), None);
+}

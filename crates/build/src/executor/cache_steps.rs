@@ -442,6 +442,9 @@ impl Executor<'_> {
                     history,
                     &blob_dir,
                 );
+                if let Some(cache) = self.cache.as_mut() {
+                    cache.carry_record(&position);
+                }
                 *chain = Chain::Key(match content {
                     Some(digest) => crate::cache::CacheKey::chained(digest),
                     None => key.clone(),

@@ -363,6 +363,14 @@ impl BuildCache {
         self.this.steps.insert(position, components);
     }
 
+    /// Keeps the last build's record of the step at `position` for the next build: the step
+    /// hit by a key that has no components to record (a `COPY --from` found by its stage).
+    pub fn carry_record(&mut self, position: &str) {
+        if let Some(old) = self.last.steps.get(position) {
+            self.this.steps.insert(position.to_owned(), old.clone());
+        }
+    }
+
     /// Starts keeping `step` under `key` in every store that takes puts.
     pub fn put(&mut self, key: &CacheKey, step: CachedStep) {
         for store in &self.options.stores {
