@@ -241,6 +241,7 @@ fn build_options(
         run_mounts: executor::RunMountOptions {
             cache_dir: settings.kaniko_dir.join("cache-mounts"),
             secrets: settings.secrets.clone(),
+            ssh: settings.ssh.clone(),
         },
         context: match (&settings.context.source, &settings.dockerfile) {
             (ContextSource::Dir(dir), DockerfileSource::Path(dockerfile)) => {

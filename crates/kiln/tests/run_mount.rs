@@ -3,7 +3,8 @@
 //! image,
 //! read-only or with writes discarded; cache mounts that outlive a build; tmpfs; secrets that
 //! reach the RUN and nothing else (layers, config, history and log lines are searched);
-//! `--network=none`; and what is refused by name. Images are pushed to the test registry,
+//! ssh mounts that reach a real `ssh-agent` and leave no socket; `--network=none`; and what
+//! is refused by name. Images are pushed to the test registry,
 //! their layers listed and the result run with `docker`. Ignored unless run with
 //! `--include-ignored` after `scripts/testenv up`.
 
@@ -337,23 +338,183 @@ fn network_none_has_only_loopback() {
 
 #[test]
 #[ignore = "needs the test environment"]
-fn insecure_security_and_ssh_mounts_are_refused_by_name() {
+fn insecure_security_is_refused_by_name() {
     let env = env();
-    let cases = [
-        (
-            "RUN --security=insecure true".to_owned(),
+    let dir = context(&format!(
+        "FROM {}/busybox:latest\nRUN --security=insecure true\n",
+        env.registry
+    ));
+    let out = build(dir.path(), &["--no-push"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
             "RUN --security=insecure (BuildKit grants it only with the entitlement --allow \
-             security.insecure, which kiln does not have) is not supported yet",
+             security.insecure, which kiln does not have) is not supported yet"
         ),
-        (
-            "RUN --mount=type=ssh true".to_owned(),
-            "RUN --mount=type=ssh (SSH agent forwarding) is not supported yet",
-        ),
-    ];
-    for (line, want) in cases {
-        let dir = context(&format!("FROM {}/busybox:latest\n{line}\n", env.registry));
-        let out = build(dir.path(), &["--no-push"], &[]);
-        assert!(!out.status.success(), "{line}");
-        assert!(stderr(&out).contains(want), "{line}: {}", stderr(&out));
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// An `ssh-agent` holding one new key (comment `kiln-ssh-test`), stopped when dropped.
+struct Agent {
+    dir: TempDir,
+    process: std::process::Child,
+}
+
+impl Agent {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("key");
+        let socket = dir.path().join("agent.sock");
+        let key_path = key.to_str().expect("utf-8");
+        stdout_of(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "kiln-ssh-test",
+                "-f",
+                key_path,
+            ],
+        );
+        let process = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ssh-agent runs");
+        for _ in 0..100 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let added = std::process::Command::new("ssh-add")
+            .arg(&key)
+            .env("SSH_AUTH_SOCK", &socket)
+            .output()
+            .expect("ssh-add runs");
+        assert!(added.status.success(), "ssh-add: {added:?}");
+        Self { dir, process }
     }
+
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("agent.sock")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// A Perl script (Debian's `perl-base` has what it needs) that asks the agent at
+/// `$SSH_AUTH_SOCK` for its identities (`SSH_AGENTC_REQUEST_IDENTITIES`) and prints the answer's
+/// type, the number of keys and the last key's comment.
+const REQUEST_IDENTITIES: &str = r#"use IO::Socket::UNIX;
+my $s = IO::Socket::UNIX->new(Peer => $ENV{SSH_AUTH_SOCK}) or die "connect: $!";
+print $s pack("NC", 1, 11);
+read($s, my $len, 4) == 4 or die "no answer";
+read($s, my $body, unpack("N", $len));
+my ($type, $n) = unpack("CN", $body);
+my $rest = substr($body, 5);
+my $comment = "";
+for (1 .. $n) {
+    my $blob = unpack("N", $rest); $rest = substr($rest, 4 + $blob);
+    my $c = unpack("N", $rest); $comment = substr($rest, 4, $c); $rest = substr($rest, 4 + $c);
+}
+print "$type $n $comment\n";
+"#;
+
+#[test]
+#[ignore = "needs the test environment"]
+fn ssh_mounts_reach_the_agent_and_leave_nothing_in_the_layer() {
+    let env = env();
+    let agent = Agent::start();
+    for isolation in ["chroot", "rootless"] {
+        let dir = context(&format!(
+            "FROM {}/debian:bookworm\n\
+             COPY ask.pl /ask.pl\n\
+             RUN --mount=type=ssh \\\n\
+                 perl /ask.pl > /default && echo \"$SSH_AUTH_SOCK\" > /sock && \\\n\
+                 stat -c '%F %a %u %g' \"$SSH_AUTH_SOCK\" > /stat\n\
+             RUN --mount=type=ssh,id=deploy,target=/tmp/agent,mode=0660,uid=1000,gid=50 \\\n\
+                 SSH_AUTH_SOCK=/tmp/agent perl /ask.pl > /deploy && \\\n\
+                 stat -c '%F %a %u %g' /tmp/agent >> /stat\n\
+             RUN --mount=type=ssh,id=absent test -z \"$(ls /run/buildkit 2>/dev/null)\" && \\\n\
+                 echo optional > /absent\n",
+            env.registry
+        ));
+        std::fs::write(dir.path().join("ask.pl"), REQUEST_IDENTITIES).expect("script");
+        let dest = destination(&env, &format!("ssh-{isolation}"));
+        let deploy = format!("deploy={}", agent.socket().display());
+        let out = build(
+            dir.path(),
+            &[
+                "--destination",
+                &dest,
+                &format!("--isolation={isolation}"),
+                "--ssh",
+                "default",
+                "--ssh",
+                &deploy,
+            ],
+            &[("SSH_AUTH_SOCK", agent.socket().to_str().expect("utf-8"))],
+        );
+        assert!(out.status.success(), "{isolation}: {}", stderr(&out));
+        let got = run_in(
+            &dest,
+            "cat /default /deploy /sock /stat /absent; \
+             test -e /run/buildkit || test -e /tmp/agent || echo clean",
+        );
+        assert_eq!(
+            got,
+            "12 1 kiln-ssh-test\n12 1 kiln-ssh-test\n/run/buildkit/ssh_agent.0\n\
+             socket 600 0 0\nsocket 660 1000 50\noptional\nclean\n",
+            "{isolation}"
+        );
+        let (_blobs, layers) = fetch(&dest);
+        let n = layers.len();
+        let paths: Vec<String> = layers[n - 3..]
+            .iter()
+            .flat_map(|l| layer_paths(l))
+            .collect();
+        assert_eq!(
+            paths,
+            ["default", "sock", "stat", "deploy", "stat", "absent"],
+            "{isolation}: the RUNs' layers hold their files and no socket"
+        );
+    }
+
+    let required = context(&format!(
+        "FROM {}/busybox:latest\nRUN --mount=type=ssh,id=gh,required=true true\n",
+        env.registry
+    ));
+    let out = build(required.path(), &["--no-push"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("ssh agent \"gh\" is required but no --ssh gh was given"),
+        "{}",
+        stderr(&out)
+    );
+    let key = agent.dir.path().join("key");
+    let out = build(
+        required.path(),
+        &["--no-push", "--ssh", &format!("gh={}", key.display())],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not an agent socket: kiln forwards an ssh-agent"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -51,7 +51,7 @@ pub use files::ContextDir;
 pub use inplace::InPlace;
 pub use output::Uploads;
 pub use removal::Removals;
-pub use run_mount::{RunMountOptions, Secret, SecretSource};
+pub use run_mount::{RunMountOptions, Secret, SecretSource, SshAgent};
 
 use crate::events::{Event, Events};
 use crate::exec::{self, Clock, StageState};

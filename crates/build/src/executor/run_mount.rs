@@ -17,7 +17,8 @@
 //!   `target` (default `/run/secrets/<id>`) with `uid`, `gid` and `mode` (default 0, 0, 0400),
 //!   and as the environment variable `env`; a missing secret fails only when `required`.
 //!   Its bytes stay in memory: never in a layer, the history, the config or a log line.
-//! - `type=ssh`: refused, naming it.
+//! - `type=ssh`: an agent of the build's `--ssh` (`id`, default `default`) forwarded to a
+//!   socket at `target` (default `/run/buildkit/ssh_agent.N`), `SSH_AUTH_SOCK` set ([`ssh`]).
 //!
 //! A relative target is under the WORKDIR, as in BuildKit. Mount points the rootfs lacks are
 //! the sandbox's to create and remove, so nothing of a mount reaches the layer.
@@ -25,6 +26,8 @@
 //! Does not own: the mounts themselves (`kiln-sandbox`), parsing the options
 //! (`kiln_dockerfile::instruction::Mount`). Reference:
 //! <https://docs.docker.com/reference/dockerfile/#run---mount>.
+
+mod ssh;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +41,8 @@ use super::error::Error;
 use crate::error::StageRef;
 use crate::exec::StageState;
 
+pub use ssh::SshAgent;
+
 /// BuildKit's limit on a secret's size (`secrets.MaxSecretSize`).
 pub const MAX_SECRET_SIZE: u64 = 500 * 1024;
 
@@ -48,6 +53,8 @@ pub struct RunMountOptions {
     pub cache_dir: PathBuf,
     /// The build's `--secret`s.
     pub secrets: Vec<Secret>,
+    /// The build's `--ssh` agents.
+    pub ssh: Vec<SshAgent>,
 }
 
 /// One `--secret`: its id and where its bytes are read when a RUN mounts it.
@@ -82,6 +89,8 @@ pub enum MountError {
     SecretTooLarge { id: String },
     #[error("secret {id:?} is not UTF-8 and cannot be the environment variable {var}")]
     SecretNotText { id: String, var: String },
+    #[error("ssh agent {id:?} is required but no --ssh {id} was given")]
+    SshMissing { id: String },
     #[error("bind source {source_path} does not exist in {from}")]
     SourceMissing { source_path: String, from: String },
     #[error("cannot prepare {}", path.display())]
@@ -101,10 +110,13 @@ pub struct PreparedMounts {
     pub env: Vec<String>,
     locks: Vec<std::fs::File>,
     temporary: Vec<PathBuf>,
+    forwards: Vec<ssh::Forward>,
 }
 
 impl Drop for PreparedMounts {
     fn drop(&mut self) {
+        // Forwarding sockets stop before their directories go.
+        self.forwards.clear();
         for dir in &self.temporary {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -124,6 +136,7 @@ impl Executor<'_> {
         let stage = ctx.state.stage.clone();
         let env = ctx.state.env();
         let mut prepared = PreparedMounts::default();
+        let mut ssh_sockets = Vec::new();
         for (n, raw) in ctx.run.mounts.iter().enumerate() {
             let option = raw
                 .parse(&ctx.state.lexer, &env)
@@ -163,13 +176,22 @@ impl Executor<'_> {
                     secret_mount(&option, secrets, target, &mut prepared).map_err(fail)?;
                 }
                 MountType::Ssh => {
-                    return Err(Error::NotSupported {
-                        span: raw.span,
-                        stage,
-                        feature: "RUN --mount=type=ssh (SSH agent forwarding)".to_owned(),
-                    });
+                    let agents = &self.options.run_mounts.ssh;
+                    let scratch = ctx.scratch.join(format!("ssh{n}"));
+                    let index = ssh_sockets.len();
+                    let socket =
+                        ssh::ssh_mount(&option, agents, target, index, &scratch, &mut prepared)
+                            .map_err(fail)?;
+                    ssh_sockets.push(socket);
                 }
             }
+        }
+        if let Some(first) = ssh_sockets.first()
+            && !env.contains_key("SSH_AUTH_SOCK")
+        {
+            prepared
+                .env
+                .push(format!("SSH_AUTH_SOCK={}", first.display()));
         }
         Ok(prepared)
     }

@@ -345,6 +345,12 @@ pub struct BuildFlags {
     #[arg(long, action = ArgAction::Append, value_name = "id=ID,src=PATH|env=VAR",
           value_parser = parse_secret, help_heading = "kiln")]
     pub secret: Vec<SecretFlag>,
+    /// An SSH agent that RUN --mount=type=ssh can reach, as buildx takes it:
+    /// default|ID[=SOCKET]. Without a socket it is the agent of SSH_AUTH_SOCK. Set it
+    /// repeatedly for several. kiln's addition: Kaniko has no SSH forwarding
+    #[arg(long, action = ArgAction::Append, value_name = "default|ID[=SOCKET]",
+          value_parser = parse_ssh, help_heading = "kiln")]
+    pub ssh: Vec<SshFlag>,
 
     #[command(flatten)]
     pub log: LogFlags,
@@ -392,6 +398,28 @@ fn parse_secret(value: &str) -> Result<SecretFlag, String> {
     Ok(flag)
 }
 
+/// One `--ssh` as typed: buildx's `parseSSH` fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshFlag {
+    pub id: String,
+    pub paths: Vec<PathBuf>,
+}
+
+/// buildx's `parseSSH`: `ID[=PATH[,PATH...]]`.
+fn parse_ssh(value: &str) -> Result<SshFlag, String> {
+    let (id, paths) = match value.split_once('=') {
+        Some((id, paths)) => (id, paths.split(',').map(PathBuf::from).collect()),
+        None => (value, Vec::new()),
+    };
+    if id.is_empty() {
+        return Err("an ssh agent needs an id (default, or ID=SOCKET)".to_owned());
+    }
+    Ok(SshFlag {
+        id: id.to_owned(),
+        paths,
+    })
+}
+
 const SNAPSHOT_MODE_HELP: &str = "\
 Change the file attributes inspected during snapshotting.
 
@@ -402,6 +430,27 @@ count. [default: full]";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_parses_as_buildx_does() {
+        let flag = |id: &str, paths: &[&str]| SshFlag {
+            id: id.to_owned(),
+            paths: paths.iter().map(PathBuf::from).collect(),
+        };
+        let cases = [
+            ("default", Ok(flag("default", &[]))),
+            ("gh=/run/agent.sock", Ok(flag("gh", &["/run/agent.sock"]))),
+            ("k=/a,/b", Ok(flag("k", &["/a", "/b"]))),
+            ("=/a", Err("needs an id")),
+        ];
+        for (value, want) in cases {
+            match (parse_ssh(value), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{value}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{value}: {got}"),
+                (got, want) => panic!("{value}: {got:?}, expected {want:?}"),
+            }
+        }
+    }
 
     #[test]
     fn secrets_parse_as_buildx_does() {

@@ -23,10 +23,10 @@ use super::error::SettingsError;
 use super::platform::{Platform, resolve_platform};
 use super::prefer_current;
 use super::registry::{RegistrySettings, resolve_registry};
-use crate::flags::build::SecretFlag;
+use crate::flags::build::{SecretFlag, SshFlag};
 use crate::flags::value::BuildArgFlag;
 use crate::flags::{BuildFlags, Compression, Isolation, SnapshotMode};
-pub use kiln_build::executor::{Secret, SecretSource};
+pub use kiln_build::executor::{Secret, SecretSource, SshAgent};
 
 /// Kaniko's working directory when neither `--kaniko-dir` nor `KANIKO_DIR` says otherwise.
 pub const DEFAULT_KANIKO_DIR: &str = "/kaniko";
@@ -58,6 +58,8 @@ pub struct BuildSettings {
     pub cleanup: bool,
     /// `--secret`, one per id (the last one given wins).
     pub secrets: Vec<Secret>,
+    /// `--ssh`, one per id (the last one given wins).
+    pub ssh: Vec<SshAgent>,
 }
 
 /// A build argument; one given without a value took it from the environment (empty when the
@@ -212,6 +214,7 @@ impl BuildSettings {
             force: flags.force,
             cleanup: flags.cleanup,
             secrets: resolve_secrets(&flags.secret, env),
+            ssh: resolve_ssh(&flags.ssh, env)?,
         })
     }
 }
@@ -235,6 +238,67 @@ fn resolve_secrets(flags: &[SecretFlag], env: &Environment) -> Vec<Secret> {
         });
     }
     secrets
+}
+
+/// buildx's SSH agent provider: no path is the agent of `SSH_AUTH_SOCK`. kiln forwards an
+/// agent's socket and is no agent itself, so key files (and several paths) are refused.
+fn resolve_ssh(flags: &[SshFlag], env: &Environment) -> Result<Vec<SshAgent>, SettingsError> {
+    let mut agents: Vec<SshAgent> = Vec::new();
+    for flag in flags {
+        let value = match flag.paths.as_slice() {
+            [] => flag.id.clone(),
+            paths => format!(
+                "{}={}",
+                flag.id,
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        };
+        let invalid = |expected: String| SettingsError::InvalidValue {
+            flag: "--ssh",
+            value: value.clone(),
+            expected,
+        };
+        let socket = match flag.paths.as_slice() {
+            [] => PathBuf::from(env.non_empty("SSH_AUTH_SOCK").ok_or_else(|| {
+                invalid("SSH_AUTH_SOCK is not set: start an ssh-agent or give ID=SOCKET".to_owned())
+            })?),
+            [path] => path.clone(),
+            _ => {
+                return Err(invalid(
+                    "one agent socket per id: kiln forwards an ssh-agent and does not load \
+                     key files; add the keys to an agent with ssh-add"
+                        .to_owned(),
+                ));
+            }
+        };
+        use std::os::unix::fs::FileTypeExt;
+        match std::fs::metadata(&socket) {
+            Ok(meta) if meta.file_type().is_socket() => {}
+            Ok(_) => {
+                return Err(invalid(format!(
+                    "{} is not an agent socket: kiln forwards an ssh-agent and does not load \
+                     key files; add the key to an agent with ssh-add",
+                    socket.display()
+                )));
+            }
+            Err(e) => {
+                return Err(invalid(format!(
+                    "cannot reach the agent socket {}: {e}",
+                    socket.display()
+                )));
+            }
+        }
+        agents.retain(|a| a.id != flag.id);
+        agents.push(SshAgent {
+            id: flag.id.clone(),
+            socket,
+        });
+    }
+    Ok(agents)
 }
 
 /// Kaniko's `resolveEnvironmentBuildArgs`: a bare `NAME` takes the environment's value, or
