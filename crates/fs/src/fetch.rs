@@ -10,7 +10,9 @@
 //! `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`, as reqwest reads them. Credentials in a URL are
 //! sent but never printed: every error names the URL without its userinfo, query or fragment.
 //!
-//! Does not own: Git sources (refused by the executor), where the file lands (`crate::copy`).
+//! Git sources are [`git`]'s. Does not own: where the file lands (`crate::copy`).
+
+pub mod git;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,6 +73,8 @@ pub enum Error {
     },
     #[error("checksum {checksum} of {url}: only sha256 checksums are supported yet")]
     ChecksumAlgorithm { url: String, checksum: Digest },
+    #[error(transparent)]
+    Git(#[from] git::Error),
 }
 
 /// Whether `src` is a URL ADD downloads (`http://` or `https://`, not a Git repository).

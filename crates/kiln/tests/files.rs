@@ -354,16 +354,14 @@ fn checksum_on_a_local_source_and_git_urls_are_refused() {
 
     std::fs::write(
         dir.path().join("Dockerfile"),
-        "FROM scratch\nADD https://user:pw@example.com/repo.git /src\n",
+        "FROM scratch\nADD --checksum=sha256:0000 https://user:pw@example.com/repo.git /src\n",
     )
     .expect("Dockerfile written");
     let out = KILN.build(dir.path(), &["--no-push"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains(
-            "ADD from a Git repository (https://example.com/repo.git) is not supported yet"
-        ),
+        err.contains("--checksum of a Git source (its commit id) is not supported yet"),
         "{err}"
     );
     assert!(!err.contains("pw@"), "{err}");

@@ -7,11 +7,16 @@
 //!
 //! Owns: resolving `--chown` names in the destination rootfs' `/etc/passwd` and `/etc/group`
 //! (as BuildKit does), the WORKDIR a relative destination resolves against, BuildKit's rules
-//! for `--checksum` (ADD of one http(s) URL only), and refusing what is not built yet with an
-//! error naming it: ADD from a Git repository, `ADD --keep-git-dir`.
+//! for `--checksum` (ADD of one http(s) URL only), and ADD of a Git repository: its commit
+//! resolved, checked out ([`kiln_fs::fetch::git`], `.git` kept for `--keep-git-dir`, the
+//! commit's time on every file when the build clamps mtimes) and its files copied like a
+//! directory of the context, owned 0:0 unless `--chown`.
 //!
-//! Does not own: the copy semantics (`kiln_fs::copy`), downloads (`kiln_fs::fetch`), the
-//! history text ([`crate::exec::copy_args`]).
+//! Cache: the commit a Git source stands for is [`git_commit`]'s answer (`git ls-remote`,
+//! nothing fetched); an ADD's cache key must include it, and the checkout uses it.
+//!
+//! Does not own: the copy semantics (`kiln_fs::copy`), downloads and checkouts
+//! (`kiln_fs::fetch`), the history text ([`crate::exec::copy_args`]).
 //! Reference: <https://docs.docker.com/reference/dockerfile/#copy>, BuildKit
 //! `dockerfile2llb/convert_copy.go`.
 
@@ -32,7 +37,7 @@ use super::{Executor, StageImage};
 use crate::error::StageRef;
 use crate::exec::{Clock, FileArgs, StageState};
 
-pub use from::CopyImages;
+pub use from::{CopyImages, FromTarget};
 
 /// The build context as COPY and ADD read it.
 #[derive(Debug, Clone)]
@@ -68,6 +73,8 @@ pub struct FileStep<'a> {
     pub add: bool,
     /// `ADD --checksum` as written.
     pub checksum: Option<String>,
+    /// `ADD --keep-git-dir`.
+    pub keep_git_dir: bool,
     pub span: Span,
     pub step: usize,
 }
@@ -84,6 +91,22 @@ pub struct CopyContext<'a> {
     pub checksum: Option<kiln_oci::Digest>,
     /// When building in place in `/`: what a `--link` layer must not be extracted over.
     pub in_place: Option<kiln_fs::ignore_list::IgnoreList>,
+    /// The `--ssh default` agent, for Git sources over ssh.
+    pub ssh_auth_sock: Option<PathBuf>,
+}
+
+/// The commit `src` (a Git source of ADD) stands for now, looked up without fetching: what
+/// an ADD's cache key includes so that it changes when the branch moves.
+pub fn git_commit(
+    src: &str,
+    ssh_auth_sock: Option<&Path>,
+) -> Result<String, kiln_fs::fetch::git::Error> {
+    let url = kiln_fs::fetch::git::GitUrl::parse(src)?;
+    let options = kiln_fs::fetch::git::GitOptions {
+        ssh_auth_sock: ssh_auth_sock.map(Path::to_path_buf),
+        ..Default::default()
+    };
+    kiln_fs::fetch::git::resolve(&url, &options)
 }
 
 /// Copies `file_step`'s sources from `source` (and its URLs and heredocs) into `rootfs` and
@@ -104,26 +127,16 @@ pub fn copy(
         stage: stage.clone(),
         source: Box::new(source),
     };
-    let (urls, locals): (Vec<String>, Vec<String>) = if file_step.add {
+    let (remote, locals): (Vec<String>, Vec<String>) = if file_step.add {
         args.sources
             .iter()
             .cloned()
-            .partition(|s| kiln_fs::fetch::is_http(s))
+            .partition(|s| kiln_fs::fetch::is_http(s) || kiln_fs::fetch::is_git(s))
     } else {
         (Vec::new(), args.sources.clone())
     };
-    if file_step.add
-        && let Some(git) = locals.iter().find(|s| kiln_fs::fetch::is_git(s))
-    {
-        return Err(Error::NotSupported {
-            span: *span,
-            stage: stage.clone(),
-            feature: format!(
-                "ADD from a Git repository ({})",
-                kiln_fs::fetch::redact(git)
-            ),
-        });
-    }
+    let (gits, urls): (Vec<String>, Vec<String>) =
+        remote.into_iter().partition(|s| kiln_fs::fetch::is_git(s));
     let chown = match &args.chown {
         None => None,
         Some(value) => Some(
@@ -185,6 +198,14 @@ pub fn copy(
         let written = inline::copy_from_dir(&dir, &[fetched], target, &op).map_err(copy_error)?;
         merge(&mut changes, &written).map_err(copy_error)?;
     }
+    for (i, src) in gits.iter().enumerate() {
+        let dir = ctx.scratch.join(format!("git{i}"));
+        let checkout = git_checkout(ctx, src, file_step.keep_git_dir, &dir).map_err(copy_error)?;
+        let names = ["/".to_owned()];
+        let written =
+            inline::copy_from_dir(&checkout.dir, &names, target, &op).map_err(copy_error)?;
+        merge(&mut changes, &written).map_err(copy_error)?;
+    }
     if !ctx.heredocs.is_empty() {
         let dir = ctx.scratch.join("heredocs");
         let names = inline::write_heredocs(&dir, &ctx.heredocs).map_err(copy_error)?;
@@ -214,6 +235,27 @@ pub fn copy(
         std::fs::remove_dir_all(&ctx.scratch).map_err(io(&ctx.scratch))?;
     }
     Ok(layer)
+}
+
+/// Checks the Git source `src` out into `dir` at the commit it stands for now.
+fn git_checkout(
+    ctx: &CopyContext<'_>,
+    src: &str,
+    keep_git_dir: bool,
+    dir: &Path,
+) -> Result<kiln_fs::fetch::git::Checkout, kiln_fs::copy::Error> {
+    use kiln_fs::fetch::git;
+    let url = git::GitUrl::parse(src).map_err(kiln_fs::fetch::Error::from)?;
+    let options = git::GitOptions {
+        keep_git_dir,
+        // BuildKit's `git.mtime=commit`, which SOURCE_DATE_EPOCH turns on.
+        commit_mtime: ctx.settings.options.clamp_mtime.is_some(),
+        ssh_auth_sock: ctx.ssh_auth_sock.clone(),
+    };
+    let commit =
+        git_commit(src, options.ssh_auth_sock.as_deref()).map_err(kiln_fs::fetch::Error::from)?;
+    tracing::info!("checking out {} at {commit}", url.shown());
+    Ok(git::checkout(&url, &commit, dir, &options).map_err(kiln_fs::fetch::Error::from)?)
 }
 
 /// `--chown` as numbers, as BuildKit's file op reads it (`readUser`): a user name takes its
@@ -279,11 +321,9 @@ impl Executor<'_> {
         })?;
         // Heredocs and URLs alone need no context (BuildKit reads none either).
         let needs_context = !file_step.args.sources.is_empty()
-            && file_step
-                .args
-                .sources
-                .iter()
-                .any(|s| !file_step.add || !kiln_fs::fetch::is_http(s));
+            && file_step.args.sources.iter().any(|s| {
+                !file_step.add || !(kiln_fs::fetch::is_http(s) || kiln_fs::fetch::is_git(s))
+            });
         if needs_context && self.context_source.is_none() {
             let context = self
                 .options
@@ -377,6 +417,13 @@ impl Executor<'_> {
             heredocs: inline::heredoc_bodies(state, &file_step.args.heredocs, file_step.span)?,
             checksum,
             in_place: self.in_place.clone(),
+            ssh_auth_sock: self
+                .options
+                .run_mounts
+                .ssh
+                .iter()
+                .find(|a| a.id == "default")
+                .map(|a| a.socket.clone()),
         })
     }
 }
@@ -391,6 +438,11 @@ fn checksum(
     let value = state.expand(word, file_step.span)?;
     let invalid = |reason: String| -> Error { state.invalid(file_step.span, "ADD", reason).into() };
     let sources = &file_step.args.sources;
+    if sources.iter().any(|s| kiln_fs::fetch::is_git(s)) {
+        return Err(invalid(
+            "--checksum of a Git source (its commit id) is not supported yet".to_owned(),
+        ));
+    }
     if sources.len() + file_step.args.heredocs.len() != 1 {
         return Err(invalid(
             "checksum can't be specified for multiple sources".to_owned(),

@@ -346,7 +346,11 @@ impl Executor<'_> {
                     .get(i)
                     .cloned()
                     .unwrap_or(cached::Chain::Scratch);
-                (prev.state.child(stage_ref.clone()), prev.image.clone(), chain)
+                (
+                    prev.state.child(stage_ref.clone()),
+                    prev.image.clone(),
+                    chain,
+                )
             }
             Base::Image(reference) => {
                 let pulled = match self.pulled.remove(&index) {
@@ -676,6 +680,7 @@ impl Executor<'_> {
                     parents: copy.parents,
                     add: false,
                     checksum: None,
+                    keep_git_dir: false,
                     span: copy.files.span,
                     step,
                 };
@@ -687,15 +692,13 @@ impl Executor<'_> {
                 }
             }
             Instruction::Add(add) => {
-                if add.keep_git_dir {
-                    return Err(unsupported("ADD --keep-git-dir"));
-                }
                 let file_step = files::FileStep {
                     args: exec::add_args(state, add)?,
                     files: &add.files,
                     parents: false,
                     add: true,
                     checksum: add.checksum.clone(),
+                    keep_git_dir: add.keep_git_dir,
                     span: add.files.span,
                     step,
                 };
