@@ -189,7 +189,15 @@ fn every_executor_flag_is_accepted_with_its_documented_value() {
         if row.flag != "context" && row.flag != "bucket" {
             cmd.arg(format!("--context={}", ctx.path().display()));
         }
-        let out = cmd.args(flag_args(row)).output().expect("kiln runs");
+        // `--ssh` takes an agent's socket, which must exist: one is made for it.
+        let agent = ctx.path().join("agent.sock");
+        let _listener = (row.flag == "ssh")
+            .then(|| std::os::unix::net::UnixListener::bind(&agent).expect("socket"));
+        let args = match row.flag.as_str() {
+            "ssh" => vec![format!("--ssh=default={}", agent.display())],
+            _ => flag_args(row),
+        };
+        let out = cmd.args(args).output().expect("kiln runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stopped_after_settings(&stderr), "--{}: {stderr}", row.flag);
         assert_eq!(out.status.code(), Some(1), "--{}", row.flag);
