@@ -9,103 +9,17 @@
 //! `--include-ignored` after `scripts/testenv up`.
 
 use std::path::Path;
-use std::process::Output;
 
-use assert_cmd::Command;
-use kiln_testsupport::{TestEnv, env};
+use kiln_testsupport::cli::{
+    DockerImage, Kiln, context_with, destination, fetch, stderr, stdout_of,
+};
+use kiln_testsupport::env;
 use tempfile::TempDir;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
-/// A build directory holding `dockerfile`; its kaniko dir (inside it) is ignored.
-fn context(dockerfile: &str) -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile written");
-    std::fs::write(dir.path().join(".dockerignore"), "kaniko\n").expect("dockerignore");
-    dir
-}
-
-/// Runs `kiln build` in `dir` with `args` and the variables `vars`, plain log lines.
-fn build(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
-    let out = Command::new(KILN)
-        .env_clear()
-        .envs(vars.iter().copied())
-        .args(["build", "--log-format=text", "--context"])
-        .arg(dir)
-        .arg("--dockerfile")
-        .arg(dir.join("Dockerfile"))
-        .arg("--kaniko-dir")
-        .arg(dir.join("kaniko"))
-        .args(args)
-        .output()
-        .expect("kiln runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn destination(env: &TestEnv, name: &str) -> String {
-    format!(
-        "{}/kiln-run-mount-{name}-{}:test",
-        env.registry,
-        std::process::id()
-    )
-}
-
-fn stdout_of(program: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `docker run --rm image sh -c script`, its stdout; the pulled image is removed again.
-fn run_in(image: &str, script: &str) -> String {
-    stdout_of("docker", &["pull", "-q", image]);
-    let out = stdout_of("docker", &["run", "--rm", image, "sh", "-c", script]);
-    let _ = std::process::Command::new("docker")
-        .args(["rmi", image])
-        .output();
-    out
-}
-
-/// The pushed image copied to a `dir:` layout: (the directory, the layer blobs in order).
-fn fetch(image: &str) -> (TempDir, Vec<std::path::PathBuf>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let target = dir.path().join("image");
-    stdout_of(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &format!("docker://{image}"),
-            &format!("dir:{}", target.display()),
-        ],
-    );
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(target.join("manifest.json")).expect("manifest"),
-    )
-    .expect("manifest json");
-    let layers = manifest["layers"]
-        .as_array()
-        .expect("layers")
-        .iter()
-        .map(|l| {
-            let digest = l["digest"].as_str().expect("digest");
-            target.join(digest.trim_start_matches("sha256:"))
-        })
-        .collect();
-    (dir, layers)
-}
+/// Keeps the kaniko dir, which lies inside the context, out of it.
+const IGNORE_KANIKO: &[(&str, &str)] = &[(".dockerignore", "kaniko\n")];
 
 /// The paths a layer blob holds, without `./` and trailing slashes.
 fn layer_paths(blob: &Path) -> Vec<String> {
@@ -124,8 +38,9 @@ fn layer_paths(blob: &Path) -> Vec<String> {
 fn bind_cache_and_tmpfs_mounts_work_and_leave_nothing_in_the_layer() {
     let env = env();
     for isolation in ["chroot", "rootless"] {
-        let dir = context(&format!(
-            "FROM {}/busybox:latest\n\
+        let dir = context_with(
+            &format!(
+                "FROM {}/busybox:latest\n\
              WORKDIR /work\n\
              RUN --mount=type=bind,source=data,target=/mnt/data \\\n\
                  --mount=type=bind,target=ctx,rw \\\n\
@@ -137,8 +52,10 @@ fn bind_cache_and_tmpfs_mounts_work_and_leave_nothing_in_the_layer() {
                  echo run >> /var/cache/app/runs && echo x > /scratch/x && \\\n\
                  (echo no 2>/dev/null > /mnt/data/hello || echo read-only > /out-ro)\n\
              RUN --mount=type=cache,target=/var/cache/app wc -l < /var/cache/app/runs > /out-runs\n",
-            env.registry
-        ));
+                env.registry
+            ),
+            IGNORE_KANIKO,
+        );
         let data = dir.path().join("data");
         std::fs::create_dir(&data).expect("mkdir");
         std::fs::write(data.join("hello"), "from-context\n").expect("write");
@@ -148,13 +65,13 @@ fn bind_cache_and_tmpfs_mounts_work_and_leave_nothing_in_the_layer() {
             "kaniko\ndata/ignored.txt\n",
         )
         .expect("dockerignore");
-        let dest = destination(&env, &format!("bind-{isolation}"));
+        let dest = destination(&env, "run-mount", &format!("bind-{isolation}"));
         let isolation_flag = format!("--isolation={isolation}");
         for runs in ["1", "2"] {
-            let out = build(dir.path(), &["--destination", &dest, &isolation_flag], &[]);
+            let out =
+                KILN.build_with_env(dir.path(), &["--destination", &dest, &isolation_flag], &[]);
             assert!(out.status.success(), "{isolation}: {}", stderr(&out));
-            let got = run_in(
-                &dest,
+            let got = DockerImage::pull(&dest).sh(
                 "cat /out-bind /out-ctx /out-cache /out-ro /out-runs; \
                  for p in /work/ctx /mnt /var/cache/app /scratch; do test -e $p && echo $p; done; \
                  true",
@@ -185,8 +102,9 @@ fn bind_cache_and_tmpfs_mounts_work_and_leave_nothing_in_the_layer() {
 #[ignore = "needs the test environment"]
 fn bind_mounts_come_from_a_stage_and_cannot_leave_the_context() {
     let env = env();
-    let dir = context(&format!(
-        "FROM {0}/busybox:latest AS build\n\
+    let dir = context_with(
+        &format!(
+            "FROM {0}/busybox:latest AS build\n\
          RUN echo built > /artifact && mkdir /seed && echo seeded > /seed/f\n\
          FROM {0}/busybox:latest\n\
          RUN --mount=type=bind,from=build,source=/artifact,target=/a cat /a > /copied\n\
@@ -195,25 +113,28 @@ fn bind_mounts_come_from_a_stage_and_cannot_leave_the_context() {
          RUN --mount=type=bind,from={0}/busybox:latest,source=/bin,target=/img \\\n\
              test -x /img/busybox && echo image > /from-image\n\
          RUN --mount=type=cache,id=s,target=/c,from=build,source=/seed cat /c/f > /cache-seed\n",
-        env.registry
-    ));
+            env.registry
+        ),
+        IGNORE_KANIKO,
+    );
     std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
     std::fs::write(dir.path().join("etc/marker"), "inside\n").expect("write");
     std::os::unix::fs::symlink("/etc", dir.path().join("link")).expect("symlink");
-    let dest = destination(&env, "stage");
-    let out = build(dir.path(), &["--destination", &dest], &[]);
+    let dest = destination(&env, "run-mount", "stage");
+    let out = KILN.build_with_env(dir.path(), &["--destination", &dest], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let got = run_in(
-        &dest,
-        "cat /copied /through-link /from-image /cache-seed; sort /up-listing | tr '\\n' ' '",
-    );
+    let got = DockerImage::pull(&dest)
+        .sh("cat /copied /through-link /from-image /cache-seed; sort /up-listing | tr '\\n' ' '");
     assert_eq!(got, "built\ninside\nimage\nseeded\nDockerfile etc link ");
 
-    let missing = context(&format!(
-        "FROM {}/busybox:latest\nRUN --mount=type=bind,source=nope,target=/x true\n",
-        env.registry
-    ));
-    let out = build(missing.path(), &["--no-push"], &[]);
+    let missing = context_with(
+        &format!(
+            "FROM {}/busybox:latest\nRUN --mount=type=bind,source=nope,target=/x true\n",
+            env.registry
+        ),
+        IGNORE_KANIKO,
+    );
+    let out = KILN.build_with_env(missing.path(), &["--no-push"], &[]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("bind source nope does not exist in the build context"),
@@ -228,8 +149,9 @@ fn secrets_reach_the_run_and_nothing_else() {
     let env = env();
     let file_secret = "file-s3cr3t-3b1f9";
     let env_secret = "env-s3cr3t-77c2a";
-    let dir = context(&format!(
-        "FROM {}/busybox:latest\n\
+    let dir = context_with(
+        &format!(
+            "FROM {}/busybox:latest\n\
          RUN --mount=type=secret,id=token \\\n\
              stat -c '%a %u %g' /run/secrets/token > /stat && \\\n\
              sha256sum < /run/secrets/token | cut -c1-16 > /sum && \\\n\
@@ -238,14 +160,16 @@ fn secrets_reach_the_run_and_nothing_else() {
              stat -c '%a %u %g' /etc/api > /api-stat && \\\n\
              test \"$API_TOKEN\" = \"$(cat /etc/api)\" && echo same > /api-same\n\
          RUN --mount=type=secret,id=absent ls /run/secrets 2>&1 | wc -l > /absent\n",
-        env.registry
-    ));
+            env.registry
+        ),
+        IGNORE_KANIKO,
+    );
     let secret_file = dir.path().join("token.txt");
     std::fs::write(&secret_file, file_secret).expect("write");
     std::fs::write(dir.path().join(".dockerignore"), "kaniko\ntoken.txt\n").expect("dockerignore");
-    let dest = destination(&env, "secret");
+    let dest = destination(&env, "run-mount", "secret");
     let src = format!("id=token,src={}", secret_file.display());
-    let out = build(
+    let out = KILN.build_with_env(
         dir.path(),
         &[
             "--destination",
@@ -269,11 +193,8 @@ fn secrets_reach_the_run_and_nothing_else() {
             &format!("printf %s {file_secret} | sha256sum | cut -c1-16"),
         ],
     );
-    let got = run_in(
-        &dest,
-        "cat /stat /sum /len /api-stat /api-same /absent; \
-         test -e /run/secrets || test -e /etc/api || echo clean",
-    );
+    let got = DockerImage::pull(&dest).sh("cat /stat /sum /len /api-stat /api-same /absent; \
+         test -e /run/secrets || test -e /etc/api || echo clean");
     assert_eq!(
         got,
         format!(
@@ -302,11 +223,14 @@ fn secrets_reach_the_run_and_nothing_else() {
         "the history was searched"
     );
 
-    let required = context(&format!(
-        "FROM {}/busybox:latest\nRUN --mount=type=secret,id=npm,required true\n",
-        env.registry
-    ));
-    let out = build(required.path(), &["--no-push"], &[]);
+    let required = context_with(
+        &format!(
+            "FROM {}/busybox:latest\nRUN --mount=type=secret,id=npm,required true\n",
+            env.registry
+        ),
+        IGNORE_KANIKO,
+    );
+    let out = KILN.build_with_env(required.path(), &["--no-push"], &[]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("secret \"npm\" is required but no --secret id=npm was given"),
@@ -319,20 +243,21 @@ fn secrets_reach_the_run_and_nothing_else() {
 #[ignore = "needs the test environment"]
 fn network_none_has_only_loopback() {
     let env = env();
-    let dir = context(&format!(
-        "FROM {}/busybox:latest\n\
+    let dir = context_with(
+        &format!(
+            "FROM {}/busybox:latest\n\
          RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /none\n\
          RUN --network=host tail -n +3 /proc/net/dev | wc -l > /host\n\
          RUN --network=default tail -n +3 /proc/net/dev | wc -l > /default\n",
-        env.registry
-    ));
-    let dest = destination(&env, "network");
-    let out = build(dir.path(), &["--destination", &dest], &[]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let got = run_in(
-        &dest,
-        "cat /none; test $(cat /host) -gt 1 && cmp /host /default && echo host",
+            env.registry
+        ),
+        IGNORE_KANIKO,
     );
+    let dest = destination(&env, "run-mount", "network");
+    let out = KILN.build_with_env(dir.path(), &["--destination", &dest], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = DockerImage::pull(&dest)
+        .sh("cat /none; test $(cat /host) -gt 1 && cmp /host /default && echo host");
     assert_eq!(got, "lo\nhost\n");
 }
 
@@ -340,11 +265,14 @@ fn network_none_has_only_loopback() {
 #[ignore = "needs the test environment"]
 fn insecure_security_is_refused_by_name() {
     let env = env();
-    let dir = context(&format!(
-        "FROM {}/busybox:latest\nRUN --security=insecure true\n",
-        env.registry
-    ));
-    let out = build(dir.path(), &["--no-push"], &[]);
+    let dir = context_with(
+        &format!(
+            "FROM {}/busybox:latest\nRUN --security=insecure true\n",
+            env.registry
+        ),
+        IGNORE_KANIKO,
+    );
+    let out = KILN.build_with_env(dir.path(), &["--no-push"], &[]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains(
@@ -440,8 +368,9 @@ fn ssh_mounts_reach_the_agent_and_leave_nothing_in_the_layer() {
     let env = env();
     let agent = Agent::start();
     for isolation in ["chroot", "rootless"] {
-        let dir = context(&format!(
-            "FROM {}/debian:bookworm\n\
+        let dir = context_with(
+            &format!(
+                "FROM {}/debian:bookworm\n\
              COPY ask.pl /ask.pl\n\
              RUN --mount=type=ssh \\\n\
                  perl /ask.pl > /default && echo \"$SSH_AUTH_SOCK\" > /sock && \\\n\
@@ -451,12 +380,14 @@ fn ssh_mounts_reach_the_agent_and_leave_nothing_in_the_layer() {
                  stat -c '%F %a %u %g' /tmp/agent >> /stat\n\
              RUN --mount=type=ssh,id=absent test -z \"$(ls /run/buildkit 2>/dev/null)\" && \\\n\
                  echo optional > /absent\n",
-            env.registry
-        ));
+                env.registry
+            ),
+            IGNORE_KANIKO,
+        );
         std::fs::write(dir.path().join("ask.pl"), REQUEST_IDENTITIES).expect("script");
-        let dest = destination(&env, &format!("ssh-{isolation}"));
+        let dest = destination(&env, "run-mount", &format!("ssh-{isolation}"));
         let deploy = format!("deploy={}", agent.socket().display());
-        let out = build(
+        let out = KILN.build_with_env(
             dir.path(),
             &[
                 "--destination",
@@ -470,11 +401,8 @@ fn ssh_mounts_reach_the_agent_and_leave_nothing_in_the_layer() {
             &[("SSH_AUTH_SOCK", agent.socket().to_str().expect("utf-8"))],
         );
         assert!(out.status.success(), "{isolation}: {}", stderr(&out));
-        let got = run_in(
-            &dest,
-            "cat /default /deploy /sock /stat /absent; \
-             test -e /run/buildkit || test -e /tmp/agent || echo clean",
-        );
+        let got = DockerImage::pull(&dest).sh("cat /default /deploy /sock /stat /absent; \
+             test -e /run/buildkit || test -e /tmp/agent || echo clean");
         assert_eq!(
             got,
             "12 1 kiln-ssh-test\n12 1 kiln-ssh-test\n/run/buildkit/ssh_agent.0\n\
@@ -494,11 +422,14 @@ fn ssh_mounts_reach_the_agent_and_leave_nothing_in_the_layer() {
         );
     }
 
-    let required = context(&format!(
-        "FROM {}/busybox:latest\nRUN --mount=type=ssh,id=gh,required=true true\n",
-        env.registry
-    ));
-    let out = build(required.path(), &["--no-push"], &[]);
+    let required = context_with(
+        &format!(
+            "FROM {}/busybox:latest\nRUN --mount=type=ssh,id=gh,required=true true\n",
+            env.registry
+        ),
+        IGNORE_KANIKO,
+    );
+    let out = KILN.build_with_env(required.path(), &["--no-push"], &[]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("ssh agent \"gh\" is required but no --ssh gh was given"),
@@ -506,7 +437,7 @@ fn ssh_mounts_reach_the_agent_and_leave_nothing_in_the_layer() {
         stderr(&out)
     );
     let key = agent.dir.path().join("key");
-    let out = build(
+    let out = KILN.build_with_env(
         required.path(),
         &["--no-push", "--ssh", &format!("gh={}", key.display())],
         &[],
