@@ -7,20 +7,19 @@
 //! per base layer extracted. Ignored unless run with `--include-ignored` after
 //! `scripts/testenv up`.
 
-use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use kiln_testsupport::cli::{self, Kiln, destination, manifest_of, output, stderr};
 use kiln_testsupport::log::LoggedRequest;
 use kiln_testsupport::{RegistryLog, TestEnv, env};
 use tempfile::TempDir;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
 /// A build directory holding `dockerfile` and a 2 MiB file `big` of incompressible bytes.
 fn context(dockerfile: &str) -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile written");
+    let dir = cli::context(dockerfile);
     let mut state = u64::from(std::process::id()) | 1;
     let big: Vec<u8> = (0..2 << 20)
         .map(|_| {
@@ -32,38 +31,6 @@ fn context(dockerfile: &str) -> TempDir {
         .collect();
     std::fs::write(dir.path().join("big"), big).expect("big written");
     dir
-}
-
-fn command(dir: &Path, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(KILN);
-    cmd.env_clear()
-        .args(["build", "--context"])
-        .arg(dir)
-        .arg("--dockerfile")
-        .arg(dir.join("Dockerfile"))
-        .arg("--kaniko-dir")
-        .arg(dir.join("kaniko"))
-        .args(args);
-    cmd
-}
-
-fn build(dir: &Path, args: &[&str]) -> Output {
-    let out = command(dir, args).output().expect("kiln runs");
-    eprintln!("{}", stderr(&out));
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A repository name unique to this test run.
-fn destination(env: &TestEnv, name: &str) -> String {
-    format!(
-        "{}/kiln-progress-{name}-{}:test",
-        env.registry,
-        std::process::id()
-    )
 }
 
 /// The path of `dest`'s repository as the registry logs it: `/v2/<name>/`.
@@ -98,14 +65,7 @@ fn is_manifest_put(request: &LoggedRequest, repo: &str) -> bool {
 
 /// The layer digests of the manifest the registry holds for `image`.
 fn layers_of(image: &str) -> Vec<String> {
-    let out = std::process::Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!("docker://{image}"))
-        .output()
-        .expect("skopeo runs");
-    assert!(out.status.success(), "skopeo inspect {image} failed");
-    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json manifest");
-    manifest["layers"]
+    manifest_of(&format!("docker://{image}"))["layers"]
         .as_array()
         .expect("layers")
         .iter()
@@ -130,10 +90,12 @@ fn a_layer_is_uploaded_while_a_later_step_still_runs() {
         "FROM {}/busybox:latest\nCOPY big /big\nRUN sleep 4\nENV DONE=1\n",
         env.registry
     ));
-    let dest = destination(&env, "stream");
+    let dest = destination(&env, "progress", "stream");
     let repo = repo_path(&dest);
     let log = RegistryLog::from_now(&env.registry_log).expect("registry log");
-    let mut child = command(dir.path(), &["--log-format=json", "--destination", &dest])
+    let mut child = KILN
+        .build_command(dir.path())
+        .args(["--log-format=json", "--destination", &dest])
         .stderr(Stdio::piped())
         .spawn()
         .expect("kiln starts");
@@ -214,10 +176,14 @@ fn a_failed_build_pushes_no_manifest() {
         "FROM {}/busybox:latest\nCOPY big /big\nRUN sleep 1 && exit 3\n",
         env.registry
     ));
-    let dest = destination(&env, "failed");
+    let dest = destination(&env, "progress", "failed");
     let repo = repo_path(&dest);
     let log = RegistryLog::from_now(&env.registry_log).expect("registry log");
-    let out = build(dir.path(), &["--log-format=text", "--destination", &dest]);
+    let out =
+        output(
+            KILN.build_command(dir.path())
+                .args(["--log-format=text", "--destination", &dest]),
+        );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let requests = log.requests().expect("registry log read");
     assert!(
@@ -235,13 +201,15 @@ fn no_push_sends_nothing_to_the_destination() {
         "FROM {}/busybox:latest\nCOPY big /big\nRUN true\n",
         env.registry
     ));
-    let dest = destination(&env, "nopush");
+    let dest = destination(&env, "progress", "nopush");
     let repo = repo_path(&dest);
     let log = RegistryLog::from_now(&env.registry_log).expect("registry log");
-    let out = build(
-        dir.path(),
-        &["--log-format=text", "--destination", &dest, "--no-push"],
-    );
+    let out = output(KILN.build_command(dir.path()).args([
+        "--log-format=text",
+        "--destination",
+        &dest,
+        "--no-push",
+    ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let requests = log.requests().expect("registry log read");
     assert!(
@@ -261,13 +229,16 @@ fn only_layers_of_the_target_image_are_uploaded() {
          FROM base\nCOPY --from=tools /opt/tool /tool\n",
         env.registry
     ));
-    let dest = destination(&env, "target");
+    let dest = destination(&env, "progress", "target");
     let repo = repo_path(&dest);
     let log = RegistryLog::from_now(&env.registry_log).expect("registry log");
-    let out = build(
-        dir.path(),
-        &["--log-format=json", "-v", "debug", "--destination", &dest],
-    );
+    let out = output(KILN.build_command(dir.path()).args([
+        "--log-format=json",
+        "-v",
+        "debug",
+        "--destination",
+        &dest,
+    ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let written = json_events(&stderr(&out), "layer_written");
     let of_stage = |stage: &str| -> Vec<String> {
@@ -309,8 +280,12 @@ fn plain_output_has_a_line_per_blob_and_a_summary_without_bar_codes() {
         "FROM {}/busybox:latest\nCOPY big /big\nRUN sleep 1\n",
         env.registry
     ));
-    let dest = destination(&env, "plain");
-    let out = build(dir.path(), &["--log-format=text", "--destination", &dest]);
+    let dest = destination(&env, "progress", "plain");
+    let out =
+        output(
+            KILN.build_command(dir.path())
+                .args(["--log-format=text", "--destination", &dest]),
+        );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stderr(&out);
     assert!(!text.contains('\x1b'), "an escape code in plain output");
@@ -341,10 +316,13 @@ fn plain_output_has_a_line_per_blob_and_a_summary_without_bar_codes() {
         "{text}"
     );
 
-    let quiet = build(
-        dir.path(),
-        &["--log-format=text", "-v", "warn", "--destination", &dest],
-    );
+    let quiet = output(KILN.build_command(dir.path()).args([
+        "--log-format=text",
+        "-v",
+        "warn",
+        "--destination",
+        &dest,
+    ]));
     assert!(quiet.status.success(), "{}", stderr(&quiet));
     assert_eq!(
         stderr(&quiet),
@@ -367,18 +345,15 @@ fn two_stages(env: &TestEnv) -> TempDir {
 fn json_has_an_object_per_layer_extracted_and_each_header_and_pull_once() {
     let env = env();
     let dir = two_stages(&env);
-    let dest = destination(&env, "layers-json");
-    let out = build(
-        dir.path(),
-        &[
-            "--log-format=json",
-            "-v",
-            "debug",
-            "--destination",
-            &dest,
-            "--no-push",
-        ],
-    );
+    let dest = destination(&env, "progress", "layers-json");
+    let out = output(KILN.build_command(dir.path()).args([
+        "--log-format=json",
+        "-v",
+        "debug",
+        "--destination",
+        &dest,
+        "--no-push",
+    ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stderr(&out);
     let extracted = json_events(&text, "layer_extracted");
@@ -464,11 +439,13 @@ fn json_has_an_object_per_layer_extracted_and_each_header_and_pull_once() {
 fn plain_output_has_a_line_per_layer_extracted_and_each_header_once() {
     let env = env();
     let dir = two_stages(&env);
-    let dest = destination(&env, "layers-text");
-    let out = build(
-        dir.path(),
-        &["--log-format=text", "--destination", &dest, "--no-push"],
-    );
+    let dest = destination(&env, "progress", "layers-text");
+    let out = output(KILN.build_command(dir.path()).args([
+        "--log-format=text",
+        "--destination",
+        &dest,
+        "--no-push",
+    ]));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stderr(&out);
     assert!(!text.contains('\x1b'), "an escape code in plain output");
