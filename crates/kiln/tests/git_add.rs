@@ -10,61 +10,23 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
+use kiln_testsupport::cli::{DockerImage, Kiln, context, destination, run_ok, stderr, stdout_of};
 use kiln_testsupport::env;
 use tempfile::TempDir;
 
-const KILN: &str = env!("CARGO_BIN_EXE_kiln");
+const KILN: Kiln = Kiln::new(env!("CARGO_BIN_EXE_kiln"));
 
 /// The commit times of the two commits made, in seconds.
 const FIRST_COMMIT: u64 = 1_600_000_000;
 const SECOND_COMMIT: u64 = 1_600_100_000;
 
-fn context(dockerfile: &str) -> TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("Dockerfile written");
-    dir
-}
-
-/// Runs `kiln build` in `dir` with `args` and the variables `vars` (and the test's PATH).
+/// Runs `kiln build` in `dir` with `args` and the variables `vars`, and the test's PATH so
+/// that kiln finds `git`.
 fn build(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     let path = std::env::var("PATH").unwrap_or_default();
-    let out = Command::new(KILN)
-        .env_clear()
-        .env("PATH", path)
-        .envs(vars.iter().copied())
-        .args(["build", "--log-format=text", "--context"])
-        .arg(dir)
-        .arg("--dockerfile")
-        .arg(dir.join("Dockerfile"))
-        .arg("--kaniko-dir")
-        .arg(dir.join("kaniko"))
-        .args(args)
-        .output()
-        .expect("kiln runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_of(program: &str, args: &[&str], dir: Option<&Path>, vars: &[(&str, &str)]) -> String {
-    let mut command = std::process::Command::new(program);
-    command.args(args).envs(vars.iter().copied());
-    if let Some(dir) = dir {
-        command.current_dir(dir);
-    }
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut all = vec![("PATH", path.as_str())];
+    all.extend(vars);
+    KILN.build_with_env(dir, args, &all)
 }
 
 /// A repository served by `git daemon` as `git://127.0.0.1:<port>/repo.git`: a first commit
@@ -86,20 +48,20 @@ impl Drop for Served {
 
 fn git(dir: &Path, args: &[&str], when: u64) -> String {
     let date = format!("@{when} +0000");
-    stdout_of(
-        "git",
-        args,
-        Some(dir),
-        &[
-            ("GIT_AUTHOR_NAME", "kiln"),
-            ("GIT_AUTHOR_EMAIL", "kiln@example.com"),
-            ("GIT_COMMITTER_NAME", "kiln"),
-            ("GIT_COMMITTER_EMAIL", "kiln@example.com"),
-            ("GIT_AUTHOR_DATE", &date),
-            ("GIT_COMMITTER_DATE", &date),
-            ("GIT_CONFIG_NOSYSTEM", "1"),
-            ("HOME", dir.to_str().expect("utf-8")),
-        ],
+    run_ok(
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .envs([
+                ("GIT_AUTHOR_NAME", "kiln"),
+                ("GIT_AUTHOR_EMAIL", "kiln@example.com"),
+                ("GIT_COMMITTER_NAME", "kiln"),
+                ("GIT_COMMITTER_EMAIL", "kiln@example.com"),
+                ("GIT_AUTHOR_DATE", &date),
+                ("GIT_COMMITTER_DATE", &date),
+                ("GIT_CONFIG_NOSYSTEM", "1"),
+                ("HOME", dir.to_str().expect("utf-8")),
+            ]),
     )
     .trim()
     .to_owned()
@@ -144,7 +106,7 @@ fn serve() -> Served {
         .expect("free port")
         .port();
     // The daemon itself rather than the `git` wrapper, so that killing it stops it.
-    let exec_path = stdout_of("git", &["--exec-path"], None, &[]);
+    let exec_path = stdout_of("git", &["--exec-path"]);
     let daemon = std::process::Command::new(Path::new(exec_path.trim()).join("git-daemon"))
         .args([
             "--export-all",
@@ -185,8 +147,6 @@ fn layer_entries(tar_path: &Path, first: usize) -> Vec<Vec<String>> {
             "-C",
             dir.to_str().expect("utf-8"),
         ],
-        None,
-        &[],
     );
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).expect("read"))
@@ -196,16 +156,15 @@ fn layer_entries(tar_path: &Path, first: usize) -> Vec<Vec<String>> {
         .iter()
         .map(|layer| {
             let layer: PathBuf = dir.join(layer.as_str().expect("layer path"));
-            stdout_of(
-                "tar",
-                &[
-                    "--numeric-owner",
-                    "--full-time",
-                    "-tvf",
-                    layer.to_str().expect("utf-8"),
-                ],
-                None,
-                &[("TZ", "UTC")],
+            run_ok(
+                std::process::Command::new("tar")
+                    .args([
+                        "--numeric-owner",
+                        "--full-time",
+                        "-tvf",
+                        layer.to_str().expect("utf-8"),
+                    ])
+                    .env("TZ", "UTC"),
             )
             .lines()
             .map(|l| {
@@ -232,7 +191,7 @@ fn add_checks_out_branches_tags_subdirs_and_commits_as_buildkit_does() {
          ADD {repo}#{first} /pinned/\n",
         registry = env.registry
     ));
-    let name = format!("{}/kiln-git-add-{}:test", env.registry, std::process::id());
+    let name = destination(&env, "git-add", "checkout");
     let tar = dir.path().join("image.tar");
     // SOURCE_DATE_EPOCH after both commits: files take their commit's time.
     let out = build(
@@ -299,29 +258,8 @@ fn add_checks_out_branches_tags_subdirs_and_commits_as_buildkit_does() {
         layers[3]
     );
 
-    let loaded = stdout_of(
-        "docker",
-        &["load", "-i", tar.to_str().expect("utf-8")],
-        None,
-        &[],
-    );
-    assert!(loaded.contains(&name), "{loaded}");
-    let got = stdout_of(
-        "docker",
-        &[
-            "run",
-            "--rm",
-            &name,
-            "sh",
-            "-c",
-            "cat /src/README /pinned/README /kept/README /kept/.git/HEAD; /src/bin/run.sh",
-        ],
-        None,
-        &[],
-    );
-    let _ = std::process::Command::new("docker")
-        .args(["rmi", &name])
-        .output();
+    let got = DockerImage::load(&tar, &name)
+        .sh("cat /src/README /pinned/README /kept/README /kept/.git/HEAD; /src/bin/run.sh");
     assert_eq!(got, format!("second\nfirst\nsecond\n{second}\nrun\n"));
 }
 
@@ -358,15 +296,7 @@ fn an_unknown_ref_or_subdir_fails_naming_it() {
 #[test]
 fn a_missing_git_program_and_credentials_in_the_url_give_clear_errors() {
     let dir = context("FROM scratch\nADD git://127.0.0.1:1/repo.git /src\n");
-    let out = Command::new(KILN)
-        .env_clear()
-        .env("PATH", "/nonexistent")
-        .args(["build", "--log-format=text", "--no-push", "--context"])
-        .arg(dir.path())
-        .arg("--kaniko-dir")
-        .arg(dir.path().join("kaniko"))
-        .output()
-        .expect("kiln runs");
+    let out = KILN.build_with_env(dir.path(), &["--no-push"], &[("PATH", "/nonexistent")]);
     assert!(!out.status.success());
     assert!(
         stderr(&out)
