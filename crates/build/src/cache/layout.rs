@@ -26,14 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use kiln_oci::{
-    ConfigFile, Descriptor, Family, History, Index, Layout, LayoutError, MAX_CONFIG_SIZE, Manifest,
-    ManifestOrIndex, MediaType, Platform, RootFs,
-};
+use kiln_oci::{Index, Layout, LayoutError, MAX_CONFIG_SIZE, ManifestOrIndex, Platform};
 
-use super::store::{BlobLocation, CachedLayer, CachedStep, Store};
-use super::{CacheKey, Error};
-use crate::warm::stamp;
+use super::store::{BlobLocation, CachedLayer, CachedStep, Store, blocking};
+use super::{CacheKey, Error, entry};
 
 /// The prefix of a `--cache-repo` value that names a local OCI layout, as in Kaniko.
 pub const CACHE_REPO_PREFIX: &str = "oci:";
@@ -133,26 +129,16 @@ impl LayoutStore {
             ManifestOrIndex::Manifest(m) => m,
             ManifestOrIndex::Index(_) => return Err(self.not_an_entry(key, "it is an index")),
         };
-        if manifest.layers.len() > 1 {
-            return Err(self.not_an_entry(key, "it has more than one layer"));
-        }
+        entry::check_manifest(&manifest).map_err(|reason| self.not_an_entry(key, reason))?;
         let bytes = layout
             .read_blob(&manifest.config, MAX_CONFIG_SIZE)
             .map_err(self.error("read the config", key))?;
-        let config = ConfigFile::parse(&bytes)
-            .map_err(|_| self.not_an_entry(key, "its config is not an image config"))?;
-        if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            return Err(self.not_an_entry(key, "its config's diff IDs do not match its layers"));
-        }
-        let fresh = config
-            .created
-            .as_deref()
-            .and_then(stamp::parse)
-            .is_some_and(|created| now.duration_since(created).is_ok_and(|age| age <= self.ttl));
-        if !fresh {
+        let Some(read) = entry::read(&manifest, &bytes, self.ttl, now)
+            .map_err(|reason| self.not_an_entry(key, reason))?
+        else {
             return Ok(None);
-        }
-        let layer = match manifest.layers.first().zip(config.rootfs.diff_ids.first()) {
+        };
+        let layer = match read.layer {
             None => None,
             Some((descriptor, diff_id)) => {
                 let blob = layout.blob_path(&descriptor.digest);
@@ -163,15 +149,15 @@ impl LayoutStore {
                     return Ok(None);
                 }
                 Some(CachedLayer {
-                    descriptor: descriptor.clone(),
-                    diff_id: diff_id.clone(),
+                    descriptor,
+                    diff_id,
                     blob: BlobLocation::File(blob),
                 })
             }
         };
         Ok(Some(CachedStep {
             layer,
-            config_delta: config.config,
+            config_delta: read.config_delta,
         }))
     }
 
@@ -226,7 +212,7 @@ impl LayoutStore {
                 .write_blob(descriptor, file)
                 .map_err(self.error("write the layer", key))?;
         }
-        let (manifest, config) = entry_image(&self.platform, key, step, now);
+        let (manifest, config) = entry::image(&self.platform, key, step, now);
         layout
             .write_blob_bytes(&config)
             .map_err(self.error("write the config", key))?;
@@ -237,51 +223,6 @@ impl LayoutStore {
             .add_to_index(manifest.descriptor(), Some(key.hex()))
             .map_err(self.error("add the entry to index.json", key))?;
         Ok(())
-    }
-}
-
-/// The image of a cache entry, as the registry store pushes it: its manifest, and the config
-/// the manifest names.
-fn entry_image(
-    platform: &Platform,
-    key: &CacheKey,
-    step: &CachedStep,
-    now: SystemTime,
-) -> (Manifest, Vec<u8>) {
-    let created = stamp::format(now);
-    let mut config = ConfigFile::new(platform);
-    config.created = Some(created.clone());
-    config.rootfs = RootFs {
-        kind: "layers".to_owned(),
-        diff_ids: Vec::new(),
-    };
-    config.config = step.config_delta.clone();
-    let history = History {
-        created: Some(created),
-        created_by: Some(format!("kiln cache {}", key.digest())),
-        ..History::default()
-    };
-    let mut layers = Vec::new();
-    match &step.layer {
-        Some(layer) => {
-            config.push_layer(layer.diff_id.clone(), history);
-            layers.push(layer.descriptor.clone());
-        }
-        None => config.push_empty_step(history),
-    }
-    let config_bytes = config.to_json();
-    let config_desc = Descriptor::of(MediaType::config(Family::Oci), &config_bytes);
-    (
-        Manifest::new(Family::Oci, config_desc, layers),
-        config_bytes,
-    )
-}
-
-/// Runs `f` on a blocking thread: the store's work is file I/O.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

@@ -1,9 +1,13 @@
 use std::sync::Arc;
 
-use kiln_oci::{ANNOTATION_REF_NAME, Compression, Config, DiffId, Digest};
+use kiln_oci::{
+    ANNOTATION_REF_NAME, Compression, Config, ConfigFile, Descriptor, DiffId, Digest, Family,
+    History, Manifest, MediaType,
+};
 
 use super::*;
 use crate::cache::key::{Instruction, Parent, StepInput};
+use crate::warm::stamp;
 
 const DAY: Duration = Duration::from_secs(86_400);
 

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use kiln_oci::{Config, Descriptor, DiffId, Layout};
 use serde::{Deserialize, Serialize};
 
-use super::store::{BlobLocation, CachedLayer, CachedStep, Store};
+use super::store::{BlobLocation, CachedLayer, CachedStep, Store, blocking};
 use super::{CacheKey, Error, key};
 use crate::warm::stamp;
 
@@ -215,14 +215,6 @@ impl LocalStore {
         rustix::fs::flock(&dir, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| self.io("lock", &self.root)(e.into()))?;
         Ok(dir)
-    }
-}
-
-/// Runs `f` on a blocking thread: the store's work is file I/O.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

@@ -14,6 +14,7 @@
 //! `crate::executor::cached`), the `--cache*` flags (the `kiln` binary),
 //! or the base-image cache of `kiln warm` (`crate::warm`), which shares the local directory.
 
+mod entry;
 pub mod key;
 pub mod layout;
 pub mod local;

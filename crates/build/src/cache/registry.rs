@@ -1,10 +1,7 @@
 //! The registry store (`--cache-repo`): one image per key in a repository, tagged with the
 //! key's 64 hex digits, as Kaniko's cache images are.
 //!
-//! Each image is an OCI manifest with the step's layer (none for a step that changed no file)
-//! and a config for the build's
-//! platform whose `rootfs.diff_ids` holds the layer's diff ID, whose `config` is the step's
-//! config delta, and whose `created` is when it was pushed (the TTL is counted from it). A put
+//! Each image is an entry image ([`super::entry`]), `created` when it was pushed. A put
 //! pushes the layer (HEAD first, so a layer already there is not sent again), the config, then
 //! the manifest, so a tag never names an image whose blobs are missing. A probe is a manifest
 //! `HEAD` per key, up to the client's `concurrency` at once; it cannot see `created`, so a probe
@@ -16,15 +13,11 @@
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
-use kiln_oci::{
-    ConfigFile, Descriptor, Family, History, MAX_CONFIG_SIZE, Manifest, ManifestOrIndex, MediaType,
-    Platform, Reference, RootFs,
-};
+use kiln_oci::{MAX_CONFIG_SIZE, ManifestOrIndex, Platform, Reference};
 use kiln_registry::{BlobSource, BlobUpload, Direction, RegistryClient, Repository};
 
 use super::store::{BlobLocation, CachedLayer, CachedStep, Store};
-use super::{CacheKey, Error};
-use crate::warm::stamp;
+use super::{CacheKey, Error, entry};
 
 /// A cache repository on a registry.
 #[derive(Debug, Clone)]
@@ -105,9 +98,7 @@ impl RegistryStore {
         let ManifestOrIndex::Manifest(manifest) = fetched.parsed else {
             return Err(self.not_an_entry(key, "it is an index"));
         };
-        if manifest.layers.len() > 1 {
-            return Err(self.not_an_entry(key, "it has more than one layer"));
-        }
+        entry::check_manifest(&manifest).map_err(|reason| self.not_an_entry(key, reason))?;
         let bytes = self
             .client
             .read_blob(
@@ -118,31 +109,15 @@ impl RegistryStore {
             )
             .await
             .map_err(self.error("read the config", key))?;
-        let config = ConfigFile::parse(&bytes)
-            .map_err(|_| self.not_an_entry(key, "its config is not an image config"))?;
-        if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            return Err(self.not_an_entry(key, "its config's diff IDs do not match its layers"));
-        }
-        let fresh = config
-            .created
-            .as_deref()
-            .and_then(stamp::parse)
-            .is_some_and(|created| now.duration_since(created).is_ok_and(|age| age <= self.ttl));
-        if !fresh {
-            return Ok(None);
-        }
-        let layer = manifest
-            .layers
-            .first()
-            .zip(config.rootfs.diff_ids.first())
-            .map(|(descriptor, diff_id)| CachedLayer {
-                descriptor: descriptor.clone(),
-                diff_id: diff_id.clone(),
+        let read = entry::read(&manifest, &bytes, self.ttl, now)
+            .map_err(|reason| self.not_an_entry(key, reason))?;
+        Ok(read.map(|read| CachedStep {
+            layer: read.layer.map(|(descriptor, diff_id)| CachedLayer {
+                descriptor,
+                diff_id,
                 blob: BlobLocation::Registry(self.repo.clone()),
-            });
-        Ok(Some(CachedStep {
-            layer,
-            config_delta: config.config,
+            }),
+            config_delta: read.config_delta,
         }))
     }
 
@@ -167,39 +142,19 @@ impl RegistryStore {
             }
             None => None,
         };
-        let created = stamp::format(now);
-        let mut config = ConfigFile::new(&self.platform);
-        config.created = Some(created.clone());
-        config.rootfs = RootFs {
-            kind: "layers".to_owned(),
-            diff_ids: Vec::new(),
-        };
-        config.config = step.config_delta.clone();
-        let history = History {
-            created: Some(created),
-            created_by: Some(format!("kiln cache {}", key.digest())),
-            ..History::default()
-        };
+        let (manifest, config_bytes) = entry::image(&self.platform, key, step, now);
         let mut blobs = Vec::new();
-        let mut layers = Vec::new();
-        match (&step.layer, path) {
-            (Some(layer), Some(path)) => {
-                config.push_layer(layer.diff_id.clone(), history);
-                blobs.push(BlobUpload {
-                    digest: layer.descriptor.digest.clone(),
-                    size: layer.descriptor.size,
-                    source: BlobSource::File(path.clone()),
-                    mount_from: Vec::new(),
-                });
-                layers.push(layer.descriptor.clone());
-            }
-            _ => config.push_empty_step(history),
+        if let (Some(layer), Some(path)) = (&step.layer, path) {
+            blobs.push(BlobUpload {
+                digest: layer.descriptor.digest.clone(),
+                size: layer.descriptor.size,
+                source: BlobSource::File(path.clone()),
+                mount_from: Vec::new(),
+            });
         }
-        let config_bytes = config.to_json();
-        let config_desc = Descriptor::of(MediaType::config(Family::Oci), &config_bytes);
         blobs.push(BlobUpload {
-            digest: config_desc.digest.clone(),
-            size: config_desc.size,
+            digest: manifest.config.digest.clone(),
+            size: manifest.config.size,
             source: BlobSource::Bytes(config_bytes.into()),
             mount_from: Vec::new(),
         });
@@ -211,7 +166,6 @@ impl RegistryStore {
                 .await
                 .map_err(self.error("push the layer and config", key))?;
         }
-        let manifest = Manifest::new(Family::Oci, config_desc, layers);
         let media_type = manifest.media_type();
         self.client
             .put_manifest(

@@ -65,3 +65,11 @@ pub trait Store: Send + Sync {
         step: &CachedStep,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
+
+/// Runs `f` on a blocking thread, for the stores whose work is file I/O.
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
