@@ -183,12 +183,12 @@ impl Executor<'_> {
         platform: &str,
         position: (usize, usize),
     ) -> Result<StepKey, Error> {
-        let env = state.env();
         let image_digest;
         let mut parts = self.key_parts(state, text, platform);
         match instruction {
             Instruction::Run(run) => {
                 parts.heredocs = run.heredocs.iter().map(|h| h.content.clone()).collect();
+                let env = state.env();
                 let binds = run.mounts.iter().any(|m| {
                     m.parse(&state.lexer, &env)
                         .map_or(true, |m| m.kind == MountType::Bind)
@@ -224,15 +224,8 @@ impl Executor<'_> {
                     },
                     None => {
                         let args = exec::copy_args(state, copy)?;
-                        match self.sources_digest(
-                            state,
-                            &args,
-                            &copy.files,
-                            false,
-                            copy.parents,
-                            text,
-                            position,
-                        ) {
+                        let op = self.digest_op(state, &args, &copy.files, false, copy.parents);
+                        match self.sources_digest(&op, text, position) {
                             Ok(digest) => parts.sources = Some(digest),
                             Err(why) => return Ok(StepKey::Opaque(why)),
                         }
@@ -275,9 +268,8 @@ impl Executor<'_> {
                             .to_owned(),
                     ));
                 }
-                let local = match self
-                    .sources_digest(state, &args, &add.files, true, false, text, position)
-                {
+                let op = self.digest_op(state, &args, &add.files, true, false);
+                let local = match self.sources_digest(&op, text, position) {
                     Ok(digest) => digest,
                     Err(why) => return Ok(StepKey::Opaque(why)),
                 };
@@ -349,58 +341,35 @@ impl Executor<'_> {
         }
     }
 
-    /// The content digest of a COPY or ADD's local sources, once per step; `Err` with the
-    /// reason when they cannot be read before the step runs (the step then reports it).
-    #[allow(clippy::too_many_arguments)]
+    /// The content digest of `op`'s sources in the build context, once per step; `Err` with
+    /// the reason when they cannot be read before the step runs (the step then reports it).
     fn sources_digest(
         &mut self,
-        state: &StageState,
-        args: &exec::FileArgs,
-        files: &kiln_dockerfile::instruction::Files,
-        add: bool,
-        parents: bool,
+        op: &CopyOp,
         text: &str,
         position: (usize, usize),
     ) -> Result<Digest, String> {
         if let Some(digest) = self.source_digests.get(&position) {
             return digest.clone();
         }
-        let digest = self.digest_sources(state, args, files, add, parents, text);
+        let digest = if op.sources.is_empty() {
+            Ok(Digest::of(b""))
+        } else {
+            match (self.open_context(), &self.context_source) {
+                (Err(e), _) => Err(e.to_string()),
+                (Ok(_), None) => Err("there is no build context".to_owned()),
+                (Ok(_), Some(source)) => {
+                    let request = crate::cache::sources::Request {
+                        op,
+                        instruction: text,
+                    };
+                    crate::cache::sources::digest(source, request)
+                        .map_err(|e| format!("its sources cannot be read before it runs ({e})"))
+                }
+            }
+        };
         self.source_digests.insert(position, digest.clone());
         digest
-    }
-
-    fn digest_sources(
-        &mut self,
-        state: &StageState,
-        args: &exec::FileArgs,
-        files: &kiln_dockerfile::instruction::Files,
-        add: bool,
-        parents: bool,
-        text: &str,
-    ) -> Result<Digest, String> {
-        let op = self.digest_op(state, args, files, add, parents);
-        if op.sources.is_empty() {
-            return Ok(Digest::of(b""));
-        }
-        if self.context_source.is_none() {
-            let context = self
-                .options
-                .context
-                .as_ref()
-                .ok_or_else(|| "there is no build context".to_owned())?;
-            let source = context.source().map_err(|e| e.to_string())?;
-            self.context_source = Some(source);
-        }
-        let Some(source) = &self.context_source else {
-            return Err("there is no build context".to_owned());
-        };
-        let request = crate::cache::sources::Request {
-            op: &op,
-            instruction: text,
-        };
-        crate::cache::sources::digest(source, request)
-            .map_err(|e| format!("its sources cannot be read before it runs ({e})"))
     }
 
     /// `COPY --from` an earlier stage. Its key by the stage's chain is looked up first (a

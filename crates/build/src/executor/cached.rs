@@ -440,7 +440,7 @@ pub(super) fn made(layers: &[LayerBlob], diff_ids: &[kiln_oci::DiffId]) -> Optio
     }
 }
 
-/// The history entry a hit adds.
+/// Adds the cached `step` to a stage: its layer (or an empty step) with `history`.
 pub(super) fn apply_hit(
     config: &mut kiln_oci::ConfigFile,
     layers: &mut Vec<LayerBlob>,

@@ -324,17 +324,12 @@ impl Executor<'_> {
             && file_step.args.sources.iter().any(|s| {
                 !file_step.add || !(kiln_fs::fetch::is_http(s) || kiln_fs::fetch::is_git(s))
             });
-        if needs_context && self.context_source.is_none() {
-            let context = self
-                .options
-                .context
-                .as_ref()
-                .ok_or_else(|| Error::NotSupported {
-                    span: file_step.span,
-                    stage: stage.clone(),
-                    feature: format!("{keyword} without a build context"),
-                })?;
-            self.context_source = Some(context.source()?);
+        if needs_context && !self.open_context()? {
+            return Err(Error::NotSupported {
+                span: file_step.span,
+                stage: stage.clone(),
+                feature: format!("{keyword} without a build context"),
+            });
         }
         let empty;
         let source = match &self.context_source {
@@ -378,6 +373,17 @@ impl Executor<'_> {
             source,
             &self.options.clock,
         )
+    }
+
+    /// Opens the build context as a copy source the first time a step needs it; whether the
+    /// build has one.
+    pub(super) fn open_context(&mut self) -> Result<bool, Error> {
+        if self.context_source.is_none()
+            && let Some(context) = &self.options.context
+        {
+            self.context_source = Some(context.source()?);
+        }
+        Ok(self.context_source.is_some())
     }
 
     /// An empty directory as a source, for a step whose sources are all URLs or heredocs.
