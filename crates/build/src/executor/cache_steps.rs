@@ -16,14 +16,15 @@ use kiln_fs::snapshot;
 use kiln_oci::Digest;
 
 use super::cached::{self, CacheOutcome, Chain, KeyParts, Kind, StepKey};
+use super::step::Rootfs;
+use super::{Error, Executor, StageFs, StageImage, base};
+use crate::cache::CachedStep;
+use crate::exec::{self, StageState};
+use crate::plan::Base;
 
 /// The label a cache entry found by a `COPY --from` step's stage key carries: the step's key
 /// by the content it copied, which the chain goes on from.
 const CONTENT_KEY_LABEL: &str = "dev.kiln.cache.content-key";
-use super::step::Rootfs;
-use super::{Error, Executor, StageFs, StageImage, base};
-use crate::exec::{self, StageState};
-use crate::plan::Base;
 
 /// One step as [`Executor::cached_step`] runs it.
 pub(super) struct CachedStepRun<'a> {
@@ -392,25 +393,17 @@ impl Executor<'_> {
             });
         };
         let position = format!("{}/{}", state.stage.index, run.step);
-        let blob_dir = self.options.work_dir.join("blobs");
         let takes = self.cache.as_ref().map(|c| c.takes(Kind::Files));
         if let (StepKey::Known(key), Some(Ok(()))) = (by_stage, takes) {
             let found = self.cache.as_mut().map(|c| c.lookup(key, &position));
             if let Some(Ok((hit, store))) = found {
-                let history = self.hit_history(state, run.instruction)?;
                 let content = hit
                     .config_delta
                     .labels
                     .as_ref()
                     .and_then(|l| l.get(CONTENT_KEY_LABEL))
                     .and_then(|d| d.parse::<Digest>().ok());
-                cached::apply_hit(
-                    &mut state.config,
-                    &mut image.layers,
-                    &hit,
-                    history,
-                    &blob_dir,
-                );
+                self.take_hit(state, image, run.instruction, &hit)?;
                 if let Some(cache) = self.cache.as_mut() {
                     cache.carry_record(&position);
                 }
@@ -462,14 +455,7 @@ impl Executor<'_> {
                 },
                 Ok(()) => match cache.lookup(content, &position) {
                     Ok((hit, store)) => {
-                        let history = self.hit_history(state, run.instruction)?;
-                        cached::apply_hit(
-                            &mut state.config,
-                            &mut image.layers,
-                            &hit,
-                            history,
-                            &blob_dir,
-                        );
+                        self.take_hit(state, image, run.instruction, &hit)?;
                         *chain = Chain::Key(content.clone());
                         return Ok(Some(CacheOutcome::Hit { store }));
                     }
@@ -538,7 +524,6 @@ impl Executor<'_> {
         let kind = self.kind_of(state, run.instruction);
         let position = format!("{index}/{}", run.step);
         let layers_before = image.layers.len();
-        let blob_dir = self.options.work_dir.join("blobs");
         let mut outcome = None;
         if kind == Kind::Metadata {
             self.step(
@@ -572,14 +557,7 @@ impl Executor<'_> {
             };
             match lookup {
                 Ok((hit, store)) => {
-                    let history = self.hit_history(state, run.instruction)?;
-                    cached::apply_hit(
-                        &mut state.config,
-                        &mut image.layers,
-                        &hit,
-                        history,
-                        &blob_dir,
-                    );
+                    self.take_hit(state, image, run.instruction, &hit)?;
                     outcome = Some(CacheOutcome::Hit { store });
                 }
                 Err(missed) => {
@@ -633,14 +611,18 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// The history entry of a step taken from the cache, as running it would have written.
-    fn hit_history(
+    /// Adds the cached `hit` of `instruction` to the stage, with the history entry running
+    /// the step would have written; a layer held by a registry is downloaded into the build's
+    /// blobs only when something needs its bytes.
+    fn take_hit(
         &self,
         state: &mut StageState,
+        image: &mut StageImage,
         instruction: &Instruction,
-    ) -> Result<kiln_oci::History, Error> {
+        hit: &CachedStep,
+    ) -> Result<(), Error> {
         let clock = &self.options.clock;
-        Ok(match instruction {
+        let history = match instruction {
             Instruction::Run(run) => {
                 exec::run::process(state, run, self.plan, |_| None).history(clock)
             }
@@ -656,7 +638,16 @@ impl Executor<'_> {
                 let outcome = exec::apply(state, other, self.plan, clock)?;
                 outcome.history.unwrap_or_else(|| clock.layer(""))
             }
-        })
+        };
+        let blob_dir = self.options.work_dir.join("blobs");
+        cached::apply_hit(
+            &mut state.config,
+            &mut image.layers,
+            hit,
+            history,
+            &blob_dir,
+        );
+        Ok(())
     }
 
     /// Makes the stage's filesystem hold every layer the stage has so far: extracted now
