@@ -68,7 +68,8 @@ fn stat_differs(old: &Stat, new: &Stat, mode: SnapshotMode) -> bool {
 }
 
 /// Whether `new` is the directory `old` was, rather than one made in its place. Inode numbers
-/// are recycled at once by ext4 and others, so a differing birth time also counts.
+/// are recycled at once by ext4 and others, so a differing birth time also counts, where the
+/// walk recorded one (not on overlayfs, where copy-up changes it).
 fn same_directory(old: &Stat, new: &Stat) -> bool {
     old.is_dir()
         && (old.dev, old.ino) == (new.dev, new.ino)

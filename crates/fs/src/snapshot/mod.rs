@@ -18,7 +18,9 @@
 //! A walk records, for every path: device, inode, size, mode, uid, gid, link count, device
 //! number, mtime and ctime in nanoseconds, birth time where the filesystem has one (ext4
 //! recycles a deleted directory's inode number at once, so only the birth time tells a
-//! re-created directory from the old one), and a symlink's target. Content is never read to
+//! re-created directory from the old one), and a symlink's target. On overlayfs no birth time
+//! is recorded: copy-up gives a lower-layer directory a new one while it keeps its inode
+//! number, which a directory re-created in its place cannot reuse. Content is never read to
 //! decide a change, with one exception: a regular file whose mtime or ctime falls within the
 //! filesystem's timestamp granularity of the moment the walk started could be rewritten later
 //! in the same clock tick without any `stat` field moving (git's "racily clean" files). Those

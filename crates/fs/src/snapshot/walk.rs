@@ -60,8 +60,9 @@ pub struct Stat {
     pub rdev: u64,
     pub mtime_ns: i128,
     pub ctime_ns: i128,
-    /// Birth time, where the filesystem reports one: tells a directory re-created on a
-    /// recycled inode number from the one that was there.
+    /// Birth time, where the filesystem reports one and it means what it says: tells a
+    /// directory re-created on a recycled inode number from the one that was there. Always
+    /// `None` on overlayfs, where copy-up changes it (see the module doc of `snapshot`).
     pub btime_ns: Option<i128>,
     /// A symlink's target.
     pub link: Option<PathBuf>,
@@ -169,15 +170,34 @@ pub(crate) fn hash_file(path: &Path) -> Result<Digest, Error> {
     Ok(hash.finish_as())
 }
 
+/// Whether `root` is on overlayfs (`statfs(2)` `f_type`, whose width differs between
+/// architectures). A root that cannot be `statfs`ed fails the walk on its own, with an error
+/// naming it.
+fn on_overlayfs(root: &Path) -> bool {
+    rustix::fs::statfs(root)
+        .is_ok_and(|s| i128::from(s.f_type) == i128::from(libc::OVERLAYFS_SUPER_MAGIC))
+}
+
 pub(super) struct WalkState<'a> {
     root: &'a Path,
     ignore: &'a Ignore,
+    /// Record birth times; off on overlayfs.
+    btime: bool,
     started_ns: i128,
     out: Mutex<Vec<(PathBuf, Stat)>>,
     error: Mutex<Option<Error>>,
 }
 
 impl<'a> WalkState<'a> {
+    /// A walk of `root`. On overlayfs no birth time is recorded: copying a lower-layer
+    /// directory up to the upper layer (which writing anything inside it does) gives it a new
+    /// birth time while it keeps its inode number, so the birth time would take it for a
+    /// re-created directory. There the inode number is enough: overlayfs reports a lower-layer
+    /// object's inode number unchanged across copy-up, and a directory re-created in its place
+    /// gets a new one, since the lower inode still exists. (A directory re-created on an upper
+    /// inode number the upper filesystem recycled is then seen as modified, not replaced: its
+    /// layer lists every deleted child as a whiteout instead of being opaque, which merges the
+    /// same.)
     pub(super) fn new(root: &'a Path, ignore: &'a Ignore) -> Self {
         let started_ns = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -185,6 +205,7 @@ impl<'a> WalkState<'a> {
         Self {
             root,
             ignore,
+            btime: !on_overlayfs(root),
             started_ns,
             out: Mutex::new(Vec::new()),
             error: Mutex::new(None),
@@ -234,6 +255,7 @@ impl<'a> WalkState<'a> {
             btime_ns: meta
                 .created()
                 .ok()
+                .filter(|_| self.btime)
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos() as i128),
             link,
@@ -382,6 +404,7 @@ mod tests {
         let state = WalkState {
             root: dir.path(),
             ignore: &ignore_nothing(),
+            btime: true,
             started_ns: nanos(meta.ctime(), meta.ctime_nsec()) + 5_000_000_000,
             out: Mutex::new(Vec::new()),
             error: Mutex::new(None),
