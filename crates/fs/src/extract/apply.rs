@@ -14,11 +14,16 @@ use std::path::{Path, PathBuf};
 use rustix::fs::FileType;
 
 use super::reader::{Entry, EntryKind};
-use super::{Error, Options, Recorded, Refusal, Report, Source, Unrepresentable};
+use super::whiteout::OverlayMarks;
+use super::{Error, Options, Recorded, Refusal, Report, Source, Unrepresentable, Whiteouts};
 use crate::resolve::{self, Metadata, Node, NodeKind, Parent, Root};
 
 /// Size of the buffer file content is copied through.
 const COPY_BUFFER: usize = 256 * 1024;
+
+/// The xattrs overlayfs reads from its layers: in a layer unpacked for overlayfs they would
+/// change what the merged view shows, so entries may not set them.
+const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
 
 /// The state of one layer's extraction.
 pub(super) struct Applier<'a> {
@@ -30,6 +35,8 @@ pub(super) struct Applier<'a> {
     links: HashSet<Vec<u8>>,
     /// Directories whose mode and mtime are applied at the end of the layer.
     dirs: Vec<(Vec<u8>, Metadata)>,
+    /// Whiteouts kept for the end of the layer, in [`Whiteouts::Overlay`] mode.
+    pub(super) marks: OverlayMarks,
     /// The parent directory of the last entry: most entries share their predecessor's parent,
     /// and creating files or directories cannot change what it resolves to. Anything that
     /// removes, replaces or links clears it.
@@ -46,6 +53,7 @@ impl<'a> Applier<'a> {
             written: HashSet::new(),
             links: HashSet::new(),
             dirs: Vec::new(),
+            marks: OverlayMarks::default(),
             cache: None,
             report: Report::default(),
             buffer: vec![0; COPY_BUFFER],
@@ -99,10 +107,13 @@ impl<'a> Applier<'a> {
         })
     }
 
-    /// Applies the deferred directory modes and mtimes, in archive order so that a directory
-    /// listed twice ends with its last entry's. Changing a directory's metadata does not touch
-    /// its parent's mtime, so no other order is needed.
+    /// Writes the overlayfs whiteouts of [`Whiteouts::Overlay`] mode, then applies the deferred
+    /// directory modes and mtimes, in archive order so that a directory listed twice ends with
+    /// its last entry's. Whiteouts come first because creating them changes their directory's
+    /// mtime; changing a directory's metadata does not touch its parent's, so no other order is
+    /// needed.
     pub(super) fn finish(mut self) -> Result<Report, Error> {
+        self.write_overlay_marks()?;
         for (rel, meta) in std::mem::take(&mut self.dirs) {
             let path = self.in_root(&rel);
             let entry = String::from_utf8_lossy(&rel).into_owned();
@@ -333,6 +344,12 @@ impl<'a> Applier<'a> {
 
     fn set_xattrs(&mut self, node: &Node<'_>, entry: &Entry) -> Result<(), resolve::Error> {
         for (name, value) in &entry.xattrs {
+            if self.options.whiteouts == Whiteouts::Overlay
+                && name.as_bytes().starts_with(OVERLAY_XATTR_PREFIX)
+            {
+                self.report.xattrs_skipped += 1;
+                continue;
+            }
             match node.set_xattr(name, value) {
                 Err(resolve::Error::Io { source, .. }) if is_not_permitted(&source) => {
                     self.report.xattrs_skipped += 1;

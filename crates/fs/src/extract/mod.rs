@@ -5,8 +5,10 @@
 //! whiteout rules (`.wh.<name>`, `.wh..wh..opq`) of the image layer spec
 //! (<https://github.com/opencontainers/image-spec/blob/main/layer.md#whiteouts>): a whiteout
 //! hides only what lower layers put there, never what its own layer adds, wherever in the layer
-//! it appears. Decompression runs on its own thread, one layer ahead of the one being applied,
-//! through a bounded channel ([`pipeline`]), so memory stays flat in the size of a layer.
+//! it appears. [`Whiteouts::Overlay`] instead writes them in the form overlayfs reads, for a
+//! layer unpacked alone into a directory that becomes an overlayfs lower layer. Decompression
+//! runs on its own thread, one layer ahead of the one being applied, through a bounded channel
+//! ([`pipeline`]), so memory stays flat in the size of a layer.
 //!
 //! Does not own: fetching layers (`kiln-registry`), the paths to skip (built in
 //! [`crate::ignore_list`]), or writing layers back out (`crate::layer`).
@@ -41,6 +43,26 @@ pub enum Source {
     Context,
 }
 
+/// What the whiteout entries of an image layer become (context archives have none: there a
+/// `.wh.` name is an ordinary file, whatever this says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Whiteouts {
+    /// Applied: `.wh.<name>` and `.wh..wh..opq` delete what lower layers left in the same
+    /// directory tree, and no trace of them stays. For layers applied in order to one rootfs.
+    #[default]
+    Apply,
+    /// Written as overlayfs expects them in a lower layer (the format of Docker's `overlay2`
+    /// driver and containers/storage; <https://docs.kernel.org/filesystems/overlayfs.html>,
+    /// "whiteouts and opaque directories"), for one layer extracted alone into an empty
+    /// directory: `.wh.<name>` becomes a character device 0/0 at `<name>`, and `.wh..wh..opq`
+    /// the xattr `trusted.overlay.opaque=y` on its directory (created if the layer does not
+    /// list it; the extraction root itself for a top-level marker). Both are written when the
+    /// layer ends, so that, wherever they stand in the archive, they spare what the layer itself
+    /// puts at their path: a non-directory there gets no whiteout, a directory is made opaque.
+    /// Entries may not set `trusted.overlay.*` xattrs. Needs root (mknod, `trusted.*` xattrs).
+    Overlay,
+}
+
 /// How to extract.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -53,6 +75,8 @@ pub struct Options {
     /// Without root: devices and owners that cannot be created are recorded in the report
     /// instead of failing the extraction.
     pub rootless: bool,
+    /// What whiteout entries become.
+    pub whiteouts: Whiteouts,
 }
 
 impl Default for Options {
@@ -62,6 +86,7 @@ impl Default for Options {
             target_dir: PathBuf::from("/"),
             ignore: IgnoreList::default(),
             rootless: false,
+            whiteouts: Whiteouts::Apply,
         }
     }
 }
@@ -75,7 +100,9 @@ pub struct Report {
     pub bytes: u64,
     /// Entries skipped because the ignore list covers them.
     pub ignored: u64,
-    /// Extended attributes the filesystem or our privileges did not allow.
+    /// Extended attributes the filesystem or our privileges did not allow, and, with
+    /// [`Whiteouts::Overlay`], the `trusted.overlay.*` ones entries carry: overlayfs would act on
+    /// them (opaque, redirect, metacopy) instead of keeping them as data.
     pub xattrs_skipped: u64,
     /// What rootless mode could not create as the layer says (see [`Recorded`]).
     pub recorded: Vec<Recorded>,
