@@ -69,6 +69,7 @@ pub mod init;
 pub mod mounts;
 pub mod network;
 mod output;
+pub mod overlay;
 mod plan;
 pub mod probe;
 mod process;
