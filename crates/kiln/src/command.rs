@@ -99,6 +99,11 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
         Ok(image)
     });
     removals.iter().for_each(executor::Removals::wait);
+    // A stage rootfs still mounted (the target's, or any after a failure) goes first, or the
+    // removal would go through it.
+    if let Err(e) = kiln_sandbox::overlay::unmount_below(&work_dir) {
+        tracing::warn!("cannot unmount what is under {}: {e}", work_dir.display());
+    }
     if let Err(e) = std::fs::remove_dir_all(&work_dir) {
         tracing::warn!(
             "cannot remove the work directory {}: {e}",
@@ -328,6 +333,12 @@ fn layer_cache(
         copy_layers: cache.copy_layers,
         push: cache.push,
         records: Some(records),
+        // Mounting the rootfs from unpacked layers needs root and kiln's own mount namespace;
+        // the executor checks the rest (the filesystem, the isolation) and says when it cannot.
+        unpacked: (cache.dir.is_dir()
+            && kiln_sandbox::rootless::is_host_root()
+            && kiln_sandbox::overlay::in_private_namespace())
+        .then(|| kiln_build::cache::UnpackedStore::new(&cache.dir)),
     }))
 }
 

@@ -69,7 +69,13 @@ fn main() -> ExitCode {
     };
     let result = match command {
         Command::Build(flags) => {
+            // Before any thread starts: the overlay mounts of stage rootfs stay in a mount
+            // namespace of kiln's own and vanish with it.
+            let private = kiln_sandbox::overlay::enter_private_namespace();
             logging::init(&flags.log);
+            if let Err(e) = private {
+                tracing::debug!("no mount namespace of kiln's own ({e}): no overlay rootfs");
+            }
             command::build(&flags)
         }
         Command::Warm(flags) => {

@@ -7,7 +7,9 @@
 //!   that copies them (`kiln_fs::copy::digest`);
 //! - [`store`]: the [`Store`] trait, with a local directory ([`LocalStore`], `--cache-dir`) and
 //!   a registry repository ([`RegistryStore`], `--cache-repo`) and a local OCI image layout
-//!   ([`LayoutStore`], `--cache-repo oci:/path`), probed many keys at a time.
+//!   ([`LayoutStore`], `--cache-repo oci:/path`), probed many keys at a time;
+//! - [`unpacked`]: the layers of a cache directory kept extracted, one directory each, which
+//!   a stage's rootfs is mounted from as an overlay ([`UnpackedStore`]).
 //!
 //! Does not own: deciding when to use the cache or what a step sees (the executor computes the
 //! keys with [`key::StepInput`], probes, and takes cached layers or puts new ones:
@@ -22,6 +24,7 @@ mod normalise;
 pub mod registry;
 pub mod sources;
 pub mod store;
+pub mod unpacked;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +34,7 @@ pub use layout::LayoutStore;
 pub use local::LocalStore;
 pub use registry::RegistryStore;
 pub use store::{BlobLocation, CachedLayer, CachedStep, Store};
+pub use unpacked::UnpackedStore;
 
 /// A cache error, naming the key, the store's path or repository, and the instruction.
 #[derive(Debug, thiserror::Error)]

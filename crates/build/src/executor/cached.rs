@@ -48,6 +48,10 @@ pub struct LayerCacheOptions {
     pub push: bool,
     /// The file that keeps this Dockerfile's last keys, to explain misses.
     pub records: Option<PathBuf>,
+    /// The cache dir's unpacked layers: a stage's rootfs is mounted from them, and every
+    /// layer put in the cache is unpacked there too. Only where kiln may mount (as root, in
+    /// its own mount namespace).
+    pub unpacked: Option<crate::cache::UnpackedStore>,
 }
 
 /// One place cached steps are kept.
@@ -233,6 +237,8 @@ pub(super) struct BuildCache {
     /// The keys probed (found or not).
     probed: std::collections::HashSet<Digest>,
     puts: Vec<(String, JoinHandle<Result<(), crate::cache::Error>>)>,
+    /// Layers being unpacked into the unpacked layer store.
+    unpacks: Vec<JoinHandle<Result<(), crate::cache::unpacked::Error>>>,
     last: Records,
     this: Records,
 }
@@ -250,6 +256,7 @@ impl BuildCache {
             found: HashMap::new(),
             probed: Default::default(),
             puts: Vec::new(),
+            unpacks: Vec::new(),
             last,
             this: Records::default(),
         }
@@ -384,6 +391,16 @@ impl BuildCache {
                 .spawn(async move { store.put(&key, &step).await });
             self.puts.push((name, task));
         }
+        let unpacked = self.options.unpacked.clone();
+        if let (Some(store), Some(layer)) = (unpacked, &step.layer) {
+            if let BlobLocation::File(blob) = &layer.blob {
+                let (digest, blob) = (layer.descriptor.digest.clone(), blob.clone());
+                let task = self
+                    .runtime
+                    .spawn_blocking(move || store.unpack(&digest, &blob).map(drop));
+                self.unpacks.push(task);
+            }
+        }
     }
 
     /// Waits for the puts, logging those that failed, and writes the records.
@@ -393,6 +410,13 @@ impl BuildCache {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!("{store}: {}", chain_text(&e)),
                 Err(e) => tracing::warn!("{store}: the put stopped: {e}"),
+            }
+        }
+        for task in self.unpacks.drain(..) {
+            match self.runtime.block_on(task) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("{}", chain_text(&e)),
+                Err(e) => tracing::warn!("unpacking a layer into the cache dir stopped: {e}"),
             }
         }
         if let Some(path) = &self.options.records {
@@ -487,7 +511,7 @@ impl Records {
 }
 
 /// An error and its causes on one line.
-fn chain_text(e: &dyn std::error::Error) -> String {
+pub(super) fn chain_text(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

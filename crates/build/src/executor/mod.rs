@@ -29,6 +29,7 @@ mod error;
 mod files;
 mod inplace;
 pub mod output;
+mod overlay;
 mod removal;
 mod run_mount;
 mod step;
@@ -203,8 +204,13 @@ pub fn build(
         pulled: BTreeMap::new(),
         copy_image_digests: BTreeMap::new(),
         source_digests: BTreeMap::new(),
+        overlays: BTreeMap::new(),
+        overlay_off: None,
     };
-    if executor.cache.is_some() {
+    if let Some(cache) = &executor.cache {
+        if let Some(store) = &cache.options.unpacked {
+            store.remove_leftovers();
+        }
         // Every stage writes layers, so that each step can be kept and found again.
         executor.layers_unused.clear();
         executor.probe_all();
@@ -286,12 +292,18 @@ struct Executor<'a> {
     copy_image_digests: BTreeMap<String, Digest>,
     /// The sources digests of COPY and ADD steps, by stage index and step.
     source_digests: BTreeMap<(usize, usize), Result<Digest, String>>,
+    /// The stage rootfs mounted as overlays ([`overlay`]), with their upper and work
+    /// directories' directory.
+    overlays: BTreeMap<PathBuf, PathBuf>,
+    /// Why stage rootfs are extracted rather than mounted, once that is known for the build.
+    overlay_off: Option<String>,
 }
 
 impl Executor<'_> {
     /// Starts removing the rootfs of the finished stages no stage after `position` reads.
     fn remove_unread(&mut self, position: usize) {
         let trash = self.options.work_dir.join("trash");
+        let mut unmount = Vec::new();
         for (&index, done) in &mut self.done {
             if self
                 .plan
@@ -301,8 +313,12 @@ impl Executor<'_> {
                 continue;
             }
             if let Some(rootfs) = done.rootfs.take() {
-                self.removals.start(&rootfs, &trash);
+                unmount.push(rootfs);
             }
+        }
+        for rootfs in unmount {
+            self.unmount_rootfs(&rootfs);
+            self.removals.start(&rootfs, &trash);
         }
     }
 
@@ -569,29 +585,14 @@ impl Executor<'_> {
             let removed = inplace::clear_root(list, stage)?;
             tracing::info!("building {stage} in place: deleted {removed} entries of /");
         }
-        tracing::info!(
-            target: crate::events::LOG_TARGET,
-            "extracting {} layers for {stage} into {}",
-            image.layers.len(),
-            path.display()
-        );
-        let (layers, extracting) = (image.layers.len(), std::time::Instant::now());
-        let events = &self.options.events;
-        events.emit(Event::ExtractStarted {
-            stage: stage.clone(),
-            layers,
-        });
-        base::fetch(&image.layers, self.registry, self.runtime)?;
-        let (root, placeholders) = match &ignore_list {
-            Some(list) => base::materialize_in_place(stage, &image.layers, list, events)?,
-            None => base::materialize(stage, &image.layers, &path, events)?,
+        let mounted = match &ignore_list {
+            None => self.mount_rootfs(stage, image, stage_dir, &path)?,
+            Some(_) => None,
         };
-        let elapsed = extracting.elapsed();
-        events.emit(Event::ExtractFinished {
-            stage: stage.clone(),
-            layers,
-            elapsed,
-        });
+        let (root, placeholders) = match mounted {
+            Some(root) => (root, Default::default()),
+            None => self.extract_rootfs(stage, image, &path, ignore_list.as_ref())?,
+        };
         let ignore = match &ignore_list {
             Some(list) => list.to_snapshot_ignore(),
             None => snapshot::ignore_paths(self.options.ignore_paths.clone()),
@@ -616,6 +617,39 @@ impl Executor<'_> {
             layers: write_layers,
             holds: image.layers.len(),
         })
+    }
+
+    /// Extracts `image`'s layers into `path`, or into `/` past `in_place` when building there.
+    fn extract_rootfs(
+        &self,
+        stage: &crate::StageRef,
+        image: &StageImage,
+        path: &Path,
+        in_place: Option<&kiln_fs::ignore_list::IgnoreList>,
+    ) -> Result<(kiln_fs::resolve::Root, kiln_fs::extract::Placeholders), Error> {
+        tracing::info!(
+            target: crate::events::LOG_TARGET,
+            "extracting {} layers for {stage} into {}",
+            image.layers.len(),
+            path.display()
+        );
+        let (layers, extracting) = (image.layers.len(), std::time::Instant::now());
+        let events = &self.options.events;
+        events.emit(Event::ExtractStarted {
+            stage: stage.clone(),
+            layers,
+        });
+        base::fetch(&image.layers, self.registry, self.runtime)?;
+        let extracted = match in_place {
+            Some(list) => base::materialize_in_place(stage, &image.layers, list, events)?,
+            None => base::materialize(stage, &image.layers, path, events)?,
+        };
+        events.emit(Event::ExtractFinished {
+            stage: stage.clone(),
+            layers,
+            elapsed: extracting.elapsed(),
+        });
+        Ok(extracted)
     }
 
     fn isolation(
