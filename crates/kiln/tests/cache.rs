@@ -761,3 +761,55 @@ fn cache_run_layers_false_runs_every_run_step() {
     );
     assert_eq!(case.pull().sh("cat /both"), "one\nf\n");
 }
+
+#[test]
+#[ignore = "needs the test environment"]
+fn a_rebuild_whose_last_step_misses_mounts_the_unpacked_layers_and_extracts_nothing() {
+    let case = Case::new(
+        "unpacked",
+        Store::Dir,
+        "FROM {base}\n\
+         RUN echo one > /one && rm /etc/group && mkdir -p /d && echo old > /d/old\n\
+         ARG V\n\
+         RUN echo $V >> /one && echo $V > /v && rm /etc/passwd && rm -r /d && mkdir /d \
+             && echo $V > /d/new\n",
+        &[],
+    );
+    let first = case.build(&["--build-arg", "V=1"]);
+    assert!(
+        first.log.contains("mounted 1 layers for"),
+        "the first build does not mount its base from the cache dir:\n{}",
+        first.log
+    );
+    let check = "cat /one /v; ls /d; test ! -e /etc/group && test ! -e /etc/passwd && echo gone";
+    assert_eq!(case.pull().sh(check), "one\n1\n1\nnew\ngone\n");
+    // The base and both layers were kept unpacked: the rebuild mounts them, extracting nothing,
+    // and what the first build's last step wrote is not in what the second one starts from.
+    let second = case.build(&["--build-arg", "V=2"]);
+    assert_eq!(
+        second.outcomes,
+        ["1.1 hit".to_owned(), format!("1.3 {VARIABLES}")]
+    );
+    assert!(
+        second.log.contains("mounted 2 layers for"),
+        "the rebuild does not mount the unpacked layers:\n{}",
+        second.log
+    );
+    for word in ["extracting", "extracted"] {
+        assert!(
+            !second.log.contains(word),
+            "the rebuild says {word:?}:\n{}",
+            second.log
+        );
+    }
+    assert_eq!(case.pull().sh(check), "one\n2\n2\nnew\ngone\n");
+    let unpacked = std::fs::read_dir(case.cache_dir.join("v1/unpacked"))
+        .expect("the unpacked layer store exists")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name() != "tmp")
+        .count();
+    assert_eq!(
+        unpacked, 4,
+        "base, the first RUN's layer, and each last RUN's"
+    );
+}
