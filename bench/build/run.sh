@@ -39,6 +39,7 @@ docker=/usr/bin/docker # the 20.10 client: its DOCKER_BUILDKIT=1 needs no buildx
 scripts/testenv up >/dev/null
 # shellcheck disable=SC1091
 . "${KILN_TESTENV_DIR:-/var/cache/kiln/testenv}/env"
+. "$(dirname "$0")/../lib/settle.sh"
 registry=$KILN_TEST_REGISTRY
 storage_root=$(dirname "$KILN_TEST_REGISTRY_LOG")/storage/docker/registry/v2
 command -v buildah >/dev/null || apt-get install -y buildah >/dev/null
@@ -207,12 +208,12 @@ for ((run = 1; run <= runs; run++)); do
         for ((k = 0; k < n; k++)); do
             builder=${builders[$(((k + run - 1) % n))]}
             [ -n "$builder" ] || continue
-            sync
+            settle
             load=$(cut -d' ' -f1 /proc/loadavg)
             if out=$(build "$builder" "$workload" "$run"); then
                 read -r wall rss <<<"$out"
                 printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$builder" "$run" "$wall" "$rss" "$load" >>"$results"
-                echo "$workload $builder run=$run wall_s=$wall peak_rss_mib=$rss load=$load"
+                echo "$workload $builder run=$run wall_s=$wall peak_rss_mib=$rss load=$load settled_s=$settle_s"
             else
                 echo "$workload $builder run=$run FAILED, see $data/log/$stamp/$workload-$builder-$run" >&2
                 tail -n 5 "$data/log/$stamp/$workload-$builder-$run" >&2 || true

@@ -41,6 +41,8 @@ read -r -a workloads <<<"${KILN_BENCH_WORKLOADS:-many-files big-file multi-stage
 read -r -a sides <<<"${KILN_BENCH_SIDES:-kiln-registry kiln-local buildah}"
 
 [ "$(id -u)" = 0 ] || { echo "bench/cache: run as root (RUN sandboxes, buildah)" >&2; exit 1; }
+# shellcheck disable=SC1091
+. "$(dirname "$0")/../lib/settle.sh"
 # Only the plain registry is used: when it answers, the rest of the test environment (which
 # `scripts/testenv up` may be starting at the time) is not waited for.
 testenv_dir=${KILN_TESTENV_DIR:-/var/cache/kiln/testenv}
