@@ -6,8 +6,9 @@
 //! base, then each instruction in order with a step header (`[stage 1/2] step 3/7: RUN make`):
 //! metadata instructions through [`crate::exec::apply`], WORKDIR's directory and RUN in the
 //! stage rootfs with a layer when something changed (`step`), COPY and ADD from the build
-//! context with a layer of what they wrote (`files`). The rootfs is extracted only
-//! when a stage has a step that needs the filesystem. A stage whose layers nothing reads
+//! context with a layer of what they wrote (`files`). The rootfs is made only when a stage
+//! has a step that needs the filesystem: extracted into a directory, or with a cache dir, an
+//! overlay of layers kept unpacked there ([`overlay`]). A stage whose layers nothing reads
 //! ([`Plan::layers_unused`]: not the target, no stage's base) writes no layers and takes no
 //! snapshots: later stages read its rootfs directory. Once no later stage reads a finished
 //! stage, its rootfs is removed in the background ([`Removals`]); the caller waits for that
