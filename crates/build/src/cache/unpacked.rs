@@ -151,3 +151,85 @@ fn extract(digest: &Digest, blob: &Path, into: &Path) -> Result<(), Error> {
     kiln_fs::extract::extract_layer(&root, file, &options).map_err(failed)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    use kiln_fs::layer::{Changes, LayerOptions};
+
+    use super::*;
+
+    /// A gzip layer of `a/file` (and `a`) and a whiteout of `gone`, written by kiln's writer.
+    fn layer(dir: &Path) -> (Digest, PathBuf) {
+        let root = dir.join("src");
+        std::fs::create_dir_all(root.join("a")).expect("mkdir");
+        std::fs::write(root.join("a/file"), b"content").expect("write");
+        let mut changes = Changes::new();
+        changes.write("a/file").expect("change");
+        changes.whiteout("gone").expect("whiteout");
+        let blob = dir.join("layer.tar.gz");
+        let written = kiln_fs::layer::write(&root, &changes, &blob, &LayerOptions::default())
+            .expect("layer written");
+        (written.digest, blob)
+    }
+
+    fn tmp_entries(store: &UnpackedStore) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(store.dir().join("tmp"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_layer_is_unpacked_once_under_its_digest_and_no_temporary_stays() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: overlay whiteouts need root");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (digest, blob) = layer(dir.path());
+        let store = UnpackedStore::new(&dir.path().join("cache"));
+        assert!(!store.has(&digest));
+        let entry = store.unpack(&digest, &blob).expect("unpacked");
+        assert_eq!(entry, store.entry(&digest));
+        assert!(store.has(&digest));
+        assert_eq!(
+            std::fs::read(entry.join("a/file")).expect("file"),
+            b"content"
+        );
+        let gone = std::fs::symlink_metadata(entry.join("gone")).expect("whiteout");
+        assert!(gone.file_type().is_char_device() && gone.rdev() == 0);
+        assert!(tmp_entries(&store).is_empty());
+        // A second unpack finds the entry and leaves it as it is.
+        std::fs::remove_file(&blob).expect("blob removed");
+        assert_eq!(store.unpack(&digest, &blob).expect("found"), entry);
+    }
+
+    #[test]
+    fn a_blob_that_does_not_unpack_leaves_no_entry_and_no_temporary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blob = dir.path().join("broken");
+        std::fs::write(&blob, b"\x1f\x8b\x08\x00 not really gzip").expect("write");
+        let digest = Digest::of(b"broken");
+        let store = UnpackedStore::new(dir.path());
+        let err = store.unpack(&digest, &blob).expect_err("refused");
+        assert!(err.to_string().contains(&digest.to_string()), "{err}");
+        assert!(!store.has(&digest));
+        assert!(tmp_entries(&store).is_empty());
+    }
+
+    #[test]
+    fn leftovers_of_processes_that_are_gone_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = UnpackedStore::new(dir.path());
+        let tmp = store.dir().join("tmp");
+        let mine = format!("abc.{}.0", std::process::id());
+        // Far above any pid_max the kernel allows.
+        let dead = "abc.999999999.0";
+        for name in [mine.as_str(), dead] {
+            std::fs::create_dir_all(tmp.join(name).join("half")).expect("mkdir");
+        }
+        store.remove_leftovers();
+        assert_eq!(tmp_entries(&store), [std::ffi::OsString::from(mine)]);
+    }
+}
