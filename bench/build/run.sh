@@ -24,13 +24,15 @@
 # Runs are interleaved (every workload, every builder, then the next run), with the builders'
 # order rotated each run. Prints one line per measurement, then a table of medians and ratios.
 # KILN_BENCH_RUNS (3), KILN_BENCH_WORKLOADS, KILN_BENCH_BUILDERS and KILN_BENCH_KILN (a kiln
-# binary to time instead of building this tree) change the run.
+# binary to time instead of building this tree) change the run; KILN_BENCH_FRESH_FS=0 leaves
+# out the fresh filesystem for kiln's and Buildah's work areas (see fresh_fs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/kiln/target}
 data=${KILN_BENCH_DIR:-/var/cache/kiln/bench}/build
 runs=${KILN_BENCH_RUNS:-3}
 push=${KILN_BENCH_PUSH:-1}
+fresh=${KILN_BENCH_FRESH_FS:-1}
 read -r -a workloads <<<"${KILN_BENCH_WORKLOADS:-many-files big-file multi-stage touch-many}"
 read -r -a builders <<<"${KILN_BENCH_BUILDERS:-kiln buildah docker}"
 docker=/usr/bin/docker # the 20.10 client: its DOCKER_BUILDKIT=1 needs no buildx plugin
@@ -120,9 +122,26 @@ EOF
 # ---- builders -------------------------------------------------------------------------------
 buildah_root=$data/buildah
 buildah_cmd=(buildah --root "$buildah_root/root" --runroot "$buildah_root/run" --storage-driver overlay)
+# fresh_fs DIR: with KILN_BENCH_FRESH_FS=1 (the default), mounts a new, empty ext4 with a
+# journal (a loop device over a sparse file beside DIR) on DIR, so that a build's work area
+# starts on a filesystem no earlier build deleted files from: on this machine's journal-less
+# ext4, creating files after a large deletion is up to 10x slower (README, run 7).
+# drop_fs DIR: unmounts it and removes its file.
+fresh_fs() {
+    [ "$fresh" = 1 ] || return 0
+    mkdir -p "$1"
+    truncate -s 64G "$1.img"
+    mkfs.ext4 -q -F "$1.img"
+    mount -o loop "$1.img" "$1"
+}
+drop_fs() {
+    if mountpoint -q "$1"; then umount "$1" 2>/dev/null || umount -l "$1"; fi
+    rm -f "$1.img"
+}
 buildah_wipe() {
     "${buildah_cmd[@]}" rmi --all --force >/dev/null 2>&1 || true
     findmnt -rn -o TARGET | grep -F "$buildah_root/" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    drop_fs "$buildah_root"
     rm -rf "$buildah_root"
 }
 
@@ -146,12 +165,17 @@ build() {
     kiln)
         local flags=(--destination "$image")
         [ "$push" = 1 ] || flags+=(--no-push)
+        fresh_fs "$data/kaniko"
+        local rc=0
         timed "$log" "$kiln" build --context "$dir" --dockerfile "$dir/Dockerfile" "${flags[@]}" \
-            --isolation=chroot --kaniko-dir "$data/kaniko" --log-format text || return 1
+            --isolation=chroot --kaniko-dir "$data/kaniko" --log-format text || rc=1
+        drop_fs "$data/kaniko"
+        [ "$rc" = 0 ] || return 1
         echo "$(seconds "$log.time") $(rss_mib "$log.time")"
         ;;
     buildah)
         buildah_wipe
+        fresh_fs "$buildah_root"
         timed "$log" "${buildah_cmd[@]}" bud --isolation chroot --layers --no-cache --format docker \
             --tls-verify=false -t "$image" -f "$dir/Dockerfile" "$dir" || return 1
         local wall rss
@@ -198,10 +222,10 @@ cleanup_registry() {
     rm -rf "${repos:?}/$repo_prefix"
     rmdir "$repos/kiln-bench-build" 2>/dev/null || true
 }
-trap 'buildah_wipe; rm -rf "$data/kaniko"; cleanup_registry' EXIT
+trap 'buildah_wipe; drop_fs "$data/kaniko"; rm -rf "$data/kaniko"; cleanup_registry' EXIT
 
 echo "bench/build: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
-    "push=$push, runs=$runs, builders: ${builders[*]}"
+    "push=$push, fresh_fs=$fresh, runs=$runs, builders: ${builders[*]}"
 for ((run = 1; run <= runs; run++)); do
     for workload in "${workloads[@]}"; do
         n=${#builders[@]}
