@@ -101,7 +101,7 @@ pub fn build(flags: &BuildFlags) -> anyhow::Result<ExitCode> {
     removals.iter().for_each(executor::Removals::wait);
     // A stage rootfs still mounted (the target's, or any after a failure) goes first, or the
     // removal would go through it.
-    if let Err(e) = kiln_sandbox::overlay::unmount_below(&work_dir) {
+    if let Err(e) = executor::unmount_below(&work_dir) {
         tracing::warn!("cannot unmount what is under {}: {e}", work_dir.display());
     }
     if let Err(e) = std::fs::remove_dir_all(&work_dir) {

@@ -2,7 +2,7 @@
 //!
 //! Owns: moving the kiln process into a private mount namespace before it starts any thread
 //! ([`enter_private_namespace`]), mounting an overlayfs from unpacked layer directories
-//! ([`mount`]), and unmounting what kiln mounted under a directory ([`unmount_below`]).
+//! ([`mount`]), and unmounting ([`unmount`]).
 //! Does not own: unpacking layers into the directories (`kiln-fs`), or deciding when an
 //! overlay is used (`kiln-build`).
 //!
@@ -122,49 +122,6 @@ pub fn unmount(target: &Path) -> io::Result<()> {
     LinuxSyscall.detach(target)
 }
 
-/// Detaches every mount at or below `dir`, deepest first, as `/proc/self/mountinfo` lists
-/// them; returns how many. Outside kiln's private namespace nothing of kiln's is mounted and
-/// nothing is touched.
-pub fn unmount_below(dir: &Path) -> io::Result<usize> {
-    if !in_private_namespace() {
-        return Ok(0);
-    }
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let mut targets: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape_mountinfo(field)))
-        .filter(|target| target.starts_with(dir))
-        .collect();
-    targets.sort_by_key(|t| std::cmp::Reverse(t.components().count()));
-    for target in &targets {
-        unmount(target)?;
-    }
-    Ok(targets.len())
-}
-
-/// A mount point as mountinfo writes it: space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            if let Some(b) = field
-                .get(i + 1..i + 4)
-                .and_then(|octal| u8::from_str_radix(octal, 8).ok())
-            {
-                out.push(b);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,13 +132,6 @@ mod tests {
             escape(Path::new("/a,b:c\\d")).expect("utf-8"),
             "/a\\,b\\:c\\\\d"
         );
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_read() {
-        assert_eq!(unescape_mountinfo("/a\\040b\\011c"), "/a b\tc");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
     }
 
     #[test]
@@ -197,6 +147,5 @@ mod tests {
         // Tests never enter the private namespace: the test harness runs threads already.
         let err = mount(&overlay, dir.path()).expect_err("refused");
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
-        assert_eq!(unmount_below(dir.path()).expect("nothing to do"), 0);
     }
 }

@@ -227,6 +227,43 @@ pub fn extract(
     extract_reporting(stage, layers, rootfs, ignore, &Events::none())
 }
 
+/// [`Event::LayerExtracted`] for each of the `layers` of `stage` as it is applied, timed from
+/// the one before it (or the start).
+#[derive(Debug)]
+pub struct LayerProgress<'a> {
+    events: &'a Events,
+    stage: &'a StageRef,
+    layers: &'a [LayerBlob],
+    previous: std::time::Instant,
+}
+
+impl<'a> LayerProgress<'a> {
+    pub fn new(events: &'a Events, stage: &'a StageRef, layers: &'a [LayerBlob]) -> Self {
+        LayerProgress {
+            events,
+            stage,
+            layers,
+            previous: std::time::Instant::now(),
+        }
+    }
+
+    /// Layer `index` (0-based) is applied.
+    pub fn applied(&mut self, index: usize) {
+        let Some(layer) = self.layers.get(index) else {
+            return;
+        };
+        self.events.emit(Event::LayerExtracted {
+            stage: self.stage.clone(),
+            layer: index + 1,
+            layers: self.layers.len(),
+            digest: layer.descriptor.digest.clone(),
+            size: layer.descriptor.size,
+            elapsed: self.previous.elapsed(),
+        });
+        self.previous = std::time::Instant::now();
+    }
+}
+
 /// [`extract`], emitting [`Event::LayerExtracted`] to `events` as each layer is applied.
 pub fn extract_reporting(
     stage: &StageRef,
@@ -255,21 +292,8 @@ pub fn extract_reporting(
         ignore,
         ..kiln_fs::extract::Options::default()
     };
-    let mut previous = std::time::Instant::now();
-    let applied = |index: usize, _: &kiln_fs::extract::Report| {
-        let Some(layer) = layers.get(index) else {
-            return;
-        };
-        events.emit(Event::LayerExtracted {
-            stage: stage.clone(),
-            layer: index + 1,
-            layers: layers.len(),
-            digest: layer.descriptor.digest.clone(),
-            size: layer.descriptor.size,
-            elapsed: previous.elapsed(),
-        });
-        previous = std::time::Instant::now();
-    };
+    let mut progress = LayerProgress::new(events, stage, layers);
+    let applied = |index: usize, _: &kiln_fs::extract::Report| progress.applied(index);
     let result = kiln_fs::extract::extract_layers_with(&root, files, &options, applied);
     let reports = result.map_err(|source| Error::Extract {
         stage: stage.clone(),

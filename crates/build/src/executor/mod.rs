@@ -52,6 +52,7 @@ pub use error::Error;
 pub use files::ContextDir;
 pub use inplace::InPlace;
 pub use output::Uploads;
+pub use overlay::unmount_below;
 pub use removal::Removals;
 pub use run_mount::{RunMountOptions, Secret, SecretSource, SshAgent};
 

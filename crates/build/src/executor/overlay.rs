@@ -13,6 +13,7 @@
 //! cache dir on another filesystem than the work area, a layer that cannot be unpacked alone),
 //! the rootfs is extracted as without the cache, and the log says why.
 
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -119,22 +120,14 @@ impl Executor<'_> {
             layers,
         });
         base::fetch(&missing, self.registry, self.runtime)?;
-        let mut previous = Instant::now();
+        let mut progress = base::LayerProgress::new(events, stage, &missing);
         for (i, layer) in missing.iter().enumerate() {
             if let Err(e) = store.unpack(&layer.descriptor.digest, &layer.path) {
                 let reason = super::cached::chain_text(&e);
                 tracing::warn!("{stage}: extracting the rootfs rather than mounting it: {reason}");
                 return Ok(false);
             }
-            events.emit(Event::LayerExtracted {
-                stage: stage.clone(),
-                layer: i + 1,
-                layers,
-                digest: layer.descriptor.digest.clone(),
-                size: layer.descriptor.size,
-                elapsed: previous.elapsed(),
-            });
-            previous = Instant::now();
+            progress.applied(i);
         }
         events.emit(Event::ExtractFinished {
             stage: stage.clone(),
@@ -157,6 +150,27 @@ impl Executor<'_> {
         self.removals
             .start(&dir, &self.options.work_dir.join("trash"));
     }
+}
+
+/// Detaches every mount at or below `dir` (a build's work area), deepest first, as the mount
+/// table lists them; returns how many. Outside kiln's private namespace nothing of kiln's is
+/// mounted and nothing is touched.
+pub fn unmount_below(dir: &Path) -> std::io::Result<usize> {
+    if !overlay::in_private_namespace() {
+        return Ok(0);
+    }
+    let table = std::fs::read_to_string(kiln_fs::ignore_list::MOUNTINFO)?;
+    let points = kiln_fs::ignore_list::parse_mountinfo(&table).map_err(std::io::Error::other)?;
+    let mut targets: Vec<PathBuf> = points
+        .into_iter()
+        .map(|p| PathBuf::from(std::ffi::OsString::from_vec(p)))
+        .filter(|target| target.starts_with(dir))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.components().count()));
+    for target in &targets {
+        overlay::unmount(target)?;
+    }
+    Ok(targets.len())
 }
 
 /// Why the store cannot be the rootfs of a stage in `stage_dir` with `layers` layers.
@@ -185,4 +199,16 @@ fn usable(store: &UnpackedStore, stage_dir: &Path, layers: usize) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_the_private_namespace_nothing_is_unmounted() {
+        // Tests never enter the private namespace: the test harness runs threads already.
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(unmount_below(dir.path()).expect("nothing to do"), 0);
+    }
 }
