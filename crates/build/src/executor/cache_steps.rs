@@ -201,12 +201,7 @@ impl Executor<'_> {
                 }
             }
             Instruction::Copy(copy) => {
-                parts.heredocs = copy
-                    .files
-                    .heredocs
-                    .iter()
-                    .map(|h| h.content.clone())
-                    .collect();
+                parts.heredocs = heredoc_contents(&copy.files);
                 match &copy.from {
                     Some(word) => match self.resolve_from(word, copy.from_span, &state.stage)? {
                         super::files::FromTarget::Stage(i) => match chains.get(&i) {
@@ -234,12 +229,7 @@ impl Executor<'_> {
                 }
             }
             Instruction::Add(add) => {
-                parts.heredocs = add
-                    .files
-                    .heredocs
-                    .iter()
-                    .map(|h| h.content.clone())
-                    .collect();
+                parts.heredocs = heredoc_contents(&add.files);
                 let args = exec::add_args(state, add)?;
                 // A Git source counts by the commit its ref names now, asked of the remote
                 // without fetching it.
@@ -428,12 +418,7 @@ impl Executor<'_> {
         let content = match digest {
             Ok(digest) => {
                 let mut parts = self.key_parts(state, run.text, run.platform);
-                parts.heredocs = copy
-                    .files
-                    .heredocs
-                    .iter()
-                    .map(|h| h.content.clone())
-                    .collect();
+                parts.heredocs = heredoc_contents(&copy.files);
                 parts.sources = Some(digest);
                 Some(parts.key(chain))
             }
@@ -688,4 +673,9 @@ impl Executor<'_> {
         }
         Ok(())
     }
+}
+
+/// The bodies of the heredoc sources of a COPY or ADD, which its key covers.
+fn heredoc_contents(files: &kiln_dockerfile::instruction::Files) -> Vec<String> {
+    files.heredocs.iter().map(|h| h.content.clone()).collect()
 }
